@@ -1,0 +1,58 @@
+"""Atomic file writes: a file either appears complete or not at all.
+
+Writers put their bytes into a temporary file in the destination folder and
+``os.replace`` it into place, so a job killed halfway never leaves a file that
+looks finished (Snakemake would otherwise take it as an output).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; rename it onto ``dest`` on success.
+
+    The temporary name keeps ``dest``'s suffix (or ``suffix``) so libraries
+    that pick a format from the extension (Pillow, matplotlib, torch) work.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    sfx = dest.suffix if suffix is None else suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{sfx}", dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_open(dest: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
+    """Open a temporary file for writing that replaces ``dest`` when closed cleanly."""
+    if not any(m in mode for m in "wx"):
+        raise ValueError("atomic_open is for writing")
+    with atomic_path(dest) as tmp:
+        with open(tmp, mode.replace("x", "w"), **kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def write_bytes(dest: str | os.PathLike, data: bytes) -> None:
+    with atomic_open(dest, "wb") as fh:
+        fh.write(data)
+
+
+def write_text(dest: str | os.PathLike, text: str) -> None:
+    with atomic_open(dest, "w", encoding="utf-8") as fh:
+        fh.write(text)
