@@ -1,0 +1,98 @@
+"""``debiasqe <stage>``: the pipeline's stages as subcommands.
+
+Argument parsing only; each subcommand calls one function of the package.
+User errors (:class:`DebiasqeError`) print one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import DebiasqeError
+
+
+def _json(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
+def cmd_prepare(args) -> None:
+    from .data.datasets import prepare_dataset
+
+    spec = args.spec or {}
+    prepare_dataset(args.dataset, spec, args.output)
+
+
+def cmd_compress(args) -> None:
+    from .compress import compress_folder
+    from .data.images import list_images
+
+    images = list_images(args.input)
+    if not images:
+        raise DebiasqeError(f"{args.input}: no images to compress")
+    compress_folder(images, args.codec, args.level, args.output, threads=args.threads,
+                    options=args.codec_options or {}, progress=not args.quiet)
+
+
+def cmd_rate_summary(args) -> None:
+    from .rates import write_rate_summary
+
+    files = {}
+    for path in args.rate_files:
+        p = Path(path)  # results/compressed/{dataset}/{codec}/{level}/rate.csv
+        level_dir = p.parent
+        files[(level_dir.parent.parent.name, level_dir.parent.name, int(level_dir.name))] = p
+    write_rate_summary(files, args.output)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="debiasqe", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="normalise a dataset split to RGB PNGs + manifest.json")
+    p.add_argument("--dataset", required=True, help="dataset name (e.g. demo_test)")
+    p.add_argument("--spec", type=_json, help="the dataset's config entry as JSON")
+    p.add_argument("--output", required=True, type=Path, help="output folder")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("compress", help="compress a folder of images at one codec level")
+    p.add_argument("--codec", required=True, help="jpeg, bpg, webp, avif, jpegxl, jpeg2000")
+    p.add_argument("--level", required=True, type=int, help="QF for jpeg, QP for bpg, ...")
+    p.add_argument("--input", required=True, type=Path, help="folder of images")
+    p.add_argument("--output", required=True, type=Path, help="writes bitstream/, png/, rate.csv")
+    p.add_argument("--threads", type=int, default=1, help="worker processes")
+    p.add_argument("--codec-options", type=_json, help='codec config as JSON, e.g. {"backend": "libheif"}')
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_compress)
+
+    p = sub.add_parser("rate-summary", help="mean bpp and PSNR per codec and level")
+    p.add_argument("rate_files", nargs="+", help=".../{dataset}/{codec}/{level}/rate.csv files")
+    p.add_argument("--output", required=True, type=Path)
+    p.set_defaults(func=cmd_rate_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except DebiasqeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

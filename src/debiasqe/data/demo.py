@@ -1,0 +1,39 @@
+"""The embedded demo: colour photographs shipped inside scikit-image.
+
+They need no download, so the default pipeline runs offline in minutes.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+
+def _skimage(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        from skimage import data
+
+        img = getattr(data, name)()
+        return img[0] if isinstance(img, tuple) else img
+
+    return load
+
+
+# name -> loader; all are RGB uint8 files in scikit-image's wheel.
+DEMO_IMAGES: dict[str, Callable[[], np.ndarray]] = {
+    "astronaut": _skimage("astronaut"),            # 512×512
+    "chelsea": _skimage("chelsea"),                # 451×300
+    "coffee": _skimage("coffee"),                  # 600×400
+    "rocket": _skimage("rocket"),                  # 640×427
+    "hubble_deep_field": _skimage("hubble_deep_field"),  # 1000×872
+    "immunohistochemistry": _skimage("immunohistochemistry"),  # 512×512
+    "motorcycle_left": _skimage("stereo_motorcycle"),  # 741×500
+    "retina": _skimage("retina"),                  # 1411×1411
+    "colorwheel": _skimage("colorwheel"),          # 371×370
+}
+
+DEFAULT_SPLITS = {
+    "demo_train": ["astronaut", "coffee", "motorcycle_left", "immunohistochemistry"],
+    "demo_test": ["chelsea", "rocket"],
+}
