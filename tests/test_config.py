@@ -1,0 +1,69 @@
+import pytest
+import yaml
+
+from debiasqe.config import load_config, validate_config
+from debiasqe.errors import ConfigError
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_fill_what_a_config_omits():
+    cfg = validate_config({})
+    assert cfg["codecs"]["bpg"]["levels"] == [27, 32, 37, 42, 47]
+    assert cfg["codecs"]["jpeg"]["levels"] == [10, 20, 30, 40, 50]
+    assert cfg["threads"]["compress"] == 2 and cfg["seed"] == 0
+    assert set(cfg["datasets"]) == {"demo_train", "demo_test"}
+
+
+def test_nested_defaults_fill_inside_given_sections():
+    cfg = validate_config({"codecs": {"bpg": {"levels": [37]}}})
+    assert cfg["codecs"]["bpg"] == {"levels": [37], "backend": "auto", "bpgenc": "bpgenc",
+                                    "bpgdec": "bpgdec", "jctvc": False}
+    assert "jpeg" not in cfg["codecs"]
+
+
+@pytest.mark.parametrize("config,expected", [
+    ({"codecs": {"bpg": {"levels": [27, 60]}}}, r"codecs.bpg.levels\[1\]: 60 .*allowed: integers 0-51"),
+    ({"codecs": {"jpeg": {"levels": [0]}}}, r"codecs.jpeg.levels\[0\]: 0 .*allowed: integers 1-100"),
+    ({"codecs": {"h266": {"levels": [1]}}}, "'h266'.*allowed: jpeg, bpg, webp, avif, jpegxl, jpeg2000"),
+    ({"threads": {"compress": -2}}, "threads.compress: -2 .*allowed: integers >= 1"),
+    ({"test_datasets": ["div9k"]}, "dataset 'div9k' is used but not defined"),
+    ({"datasets": {"x": {}, "demo_train": {}}, "test_datasets": ["x"]}, "datasets.x: unknown dataset"),
+    ({"device": "tpu"}, "device: 'tpu' .*allowed: auto, cpu, cuda"),
+    ({"codecs": {"bpg": {"levels": [37], "backend": "hm"}}}, "codecs.bpg.backend.*allowed: auto, bpgenc, libheif"),
+    ({"sede": 3}, "config key sede is not a known key"),
+    ({"datasets": {"demo_train": {"images": ["lena"]}, "demo_test": {}}}, None),
+])
+def test_wrong_values_give_one_line_naming_key_and_allowed(config, expected):
+    if expected is None:  # unknown embedded image is caught when the dataset is prepared
+        validate_config(config)
+        return
+    with pytest.raises(ConfigError, match=expected) as exc:
+        validate_config(config)
+    assert "\n" not in str(exc.value)
+
+
+def test_load_config_merges_files_like_snakemake(tmp_path):
+    override = tmp_path / "o.yaml"
+    override.write_text(yaml.safe_dump({"codecs": {"bpg": {"levels": [37]}}}))
+    cfg = load_config(REPO / "config.yaml", override)
+    assert cfg["codecs"]["bpg"]["levels"] == [37]
+    assert cfg["codecs"]["jpeg"]["levels"] == [10, 20, 30, 40, 50]
+
+
+def test_shipped_configs_are_valid():
+    presets = sorted((REPO / "presets").glob("*.yaml"))
+    assert REPO / "presets/ci.yaml" in presets
+    for preset in presets:
+        load_config(REPO / "config.yaml", preset)
+
+
+def test_missing_or_broken_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("codecs: [unclosed")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_config(bad)
