@@ -17,13 +17,12 @@ min_version("8.0")
 
 SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, SRC)
-# Jobs (local, conda or cluster) import the package from this checkout, and
-# without --sdm conda they run on the interpreter that runs Snakemake.
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
-os.environ["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), os.environ.get("PATH", "")))
 
 from debiasqe.config import validate_config  # noqa: E402
 from debiasqe.errors import ConfigError  # noqa: E402
+from debiasqe.jobenv import export_for_jobs  # noqa: E402
+
+export_for_jobs(SRC)
 
 
 configfile: os.path.join(workflow.basedir, "config.yaml")

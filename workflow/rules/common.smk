@@ -9,8 +9,6 @@ wildcard_constraints:
     level=r"\d+",
 
 
-PY = "python -m debiasqe"
-
 
 def datasets_used():
     return [config["train_dataset"], *config["test_datasets"]]

@@ -21,6 +21,6 @@ rule compress:
     conda:
         "../../envs/compress.yaml"
     shell:
-        "{PY} compress --codec {wildcards.codec} --level {wildcards.level} --input {input} "
+        "python -m debiasqe compress --codec {wildcards.codec} --level {wildcards.level} --input {input} "
         "--output $(dirname {output.rate}) "
         "--threads {threads} --codec-options {params.options:q} --quiet > {log} 2>&1"

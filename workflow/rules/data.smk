@@ -16,4 +16,4 @@ rule prepare_dataset:
     conda:
         "../../envs/data.yaml"
     shell:
-        "{PY} prepare --dataset {wildcards.dataset} --spec {params.spec:q} --output {output} > {log} 2>&1"
+        "python -m debiasqe prepare --dataset {wildcards.dataset} --spec {params.spec:q} --output {output} > {log} 2>&1"

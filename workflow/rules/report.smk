@@ -11,4 +11,4 @@ rule rate_summary:
     conda:
         "../../envs/report.yaml"
     shell:
-        "{PY} rate-summary {input} --output {output} > {log} 2>&1"
+        "python -m debiasqe rate-summary {input} --output {output} > {log} 2>&1"
