@@ -110,7 +110,7 @@ def _zip_members(archive: Path, zf: zipfile.ZipFile) -> Iterator[_Member]:
             yield _Member(name, "symlink", 0, link, info)
         elif info.is_dir():
             yield _Member(name, "dir", 0, None, info)
-        elif mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        elif stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):  # 0: no unix type recorded
             raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a special file (mode {oct(mode)})")
         else:
             yield _Member(name, "file", info.file_size, None, info)
