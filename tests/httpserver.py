@@ -5,7 +5,9 @@ Serves files from a folder. Knobs the test can flip while it runs:
 - ``support_range``: honour ``Range: bytes=N-`` with 206 (else answer 200);
 - ``cut_after``: send only this many body bytes of the next response, then
   drop the connection (``cut_times`` responses are cut, then it behaves);
-- ``fail_status``/``fail_times``: answer the next requests with an error code.
+- ``fail_status``/``fail_times``: answer the next requests with an error code;
+- ``stall``/``stall_times``: after the headers and half the body, pause that
+  many seconds (a client with a shorter timeout gives up).
 
 ``requests`` records (path, Range header, status) of every request.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -27,6 +30,8 @@ class FileServer:
         self.cut_times = 1
         self.fail_status: int | None = None
         self.fail_times = 0
+        self.stall = 0.0
+        self.stall_times = 0
         self.requests: list[tuple[str, str | None, int]] = []
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -78,7 +83,10 @@ class _Handler(BaseHTTPRequestHandler):
                 st.requests.append((self.path, rng, st.fail_status))
                 self.send_error(st.fail_status)
                 return
-            cut = None
+            cut, stall = None, 0.0
+            if st.stall and st.stall_times > 0:
+                st.stall_times -= 1
+                stall = st.stall
             if st.cut_after is not None and st.cut_times > 0:
                 st.cut_times -= 1
                 cut = st.cut_after
@@ -115,5 +123,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(2)
+            return
+        if stall:
+            half = len(body) // 2
+            self.wfile.write(body[:half])
+            self.wfile.flush()
+            time.sleep(stall)
+            with contextlib.suppress(OSError):
+                self.wfile.write(body[half:])
             return
         self.wfile.write(body)

@@ -122,6 +122,7 @@ def test_http_404_fails_at_once(server, tmp_path):
     with pytest.raises(DownloadError, match="HTTP 404"):
         download(server.url("missing.bin"), tmp_path / "m.bin", retries=5, **FAST)
     assert len(server.requests) == 1
+    assert list(tmp_path.glob("m.bin*")) == []  # no stray .part/.part.json
 
 
 def test_unverified_download_warns(server, tmp_path, caplog):
@@ -171,3 +172,20 @@ def test_mirror_existing_dest_reused_and_unverified_mirror(server, tmp_path, cap
     n = len(server.requests)
     download_first(mirrors, dest, **FAST)  # recorded mirror first: no request at all
     assert len(server.requests) == n
+
+
+def test_complete_part_answered_416_is_accepted(server, tmp_path):
+    dest = tmp_path / "f.bin"
+    dest.with_name("f.bin.part").write_bytes(DATA)
+    dest.with_name("f.bin.part.json").write_text(json.dumps({"url": server.url("f.bin")}))
+    download(server.url("f.bin"), dest, sha256=SHA, **FAST)  # size unknown: must ask the server
+    assert dest.read_bytes() == DATA
+    assert server.requests == [("/f.bin", f"bytes={len(DATA)}-", 416)]
+
+
+def test_read_timeout_is_retried_and_resumed(server, tmp_path):
+    server.stall, server.stall_times = 1.0, 1
+    dest = tmp_path / "f.bin"
+    download(server.url("f.bin"), dest, sha256=SHA, progress=False, backoff=0.0, timeout=0.3)
+    assert dest.read_bytes() == DATA
+    assert server.range_requests == [f"bytes={len(DATA) // 2}-"]

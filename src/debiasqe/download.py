@@ -159,6 +159,8 @@ def _attempt(url: str, part: Path, size: int | None, timeout: float, progress: b
             raise _Retryable(f"HTTP {e.code} {e.reason}") from e
         raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from e
     except urllib.error.URLError as e:
+        if isinstance(e.reason, (FileNotFoundError, PermissionError)):  # file:// urls
+            raise DownloadError(f"{url}: {e.reason}") from e
         if isinstance(e.reason, OSError):  # refused, reset, DNS, timeout
             raise _Retryable(f"{type(e.reason).__name__}: {e.reason}") from e
         raise DownloadError(f"{url}: {e.reason}") from e
@@ -191,11 +193,13 @@ def _attempt(url: str, part: Path, size: int | None, timeout: float, progress: b
         expected_end = offset + length if length is not None else None
         bar = _bar(total or size, offset, Path(part.name[:-5]).name, progress)
         written = offset
+        # read1: return what has arrived, so bytes received before a timeout are kept
+        read = getattr(resp, "read1", None) or resp.read
         try:
             with open(part, mode) as fh:
                 while True:
                     try:
-                        block = resp.read(CHUNK)
+                        block = read(CHUNK)
                     except (OSError, http.client.HTTPException) as e:
                         raise _Retryable(f"connection lost at byte {written}: {type(e).__name__}: {e}") from e
                     if not block:
@@ -261,14 +265,22 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, md
         try:
             _attempt(url, part, size, timeout, progress)
             break
+        except DownloadError:
+            if not part.exists():
+                with contextlib.suppress(FileNotFoundError):
+                    part_meta.unlink()
+            raise
         except _Retryable as e:
             now = part.stat().st_size if part.exists() else 0
             if now > best:
                 best, failures = now, 0  # new bytes: the connection is worth keeping up
             failures += 1
             if failures > retries:
-                raise DownloadError(f"{url}: giving up after {retries} retries: {e} "
-                                    f"(partial data kept in {part})") from None
+                kept = f" (partial data kept in {part})" if part.exists() else ""
+                if not kept:
+                    with contextlib.suppress(FileNotFoundError):
+                        part_meta.unlink()
+                raise DownloadError(f"{url}: giving up after {retries} retries: {e}{kept}") from None
             wait = backoff * 2 ** (failures - 1)
             log.warning("%s: %s; retry %d/%d in %.1fs", url, e, failures, retries, wait)
             time.sleep(wait)
