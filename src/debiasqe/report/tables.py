@@ -156,7 +156,7 @@ def _render_cells(table: Table, latex: bool) -> tuple[list[list[str]], list[str]
                 n = notes.index(v.note) + 1
                 marker = f"\\textsuperscript{{{n}}}" if latex else f" [{n}]"
                 v = v.value
-            s = fmt_sig(v, signed=c.signed)
+            s = fmt_sig(v, signed=c.signed or r.get("source") == "diff")
             if marker and s == DASH:
                 s = "n/a"
             line.append((s.replace("−", "-") if latex else s) + marker)
