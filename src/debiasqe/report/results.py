@@ -23,7 +23,7 @@ from typing import Iterable, Union
 
 import pandas as pd
 
-from ..errors import DebiasqeError
+from ..errors import ConfigError, DebiasqeError
 
 PathLike = Union[str, os.PathLike]
 Source = Union[PathLike, Iterable[PathLike], pd.DataFrame]
@@ -169,3 +169,25 @@ def read_disparity(src: Source) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=[*KEYS, "pix_rc", "pix_ec", "feat_rc", "feat_ec"])
     return pd.concat(frames, ignore_index=True)
+
+
+def select_setting(df: pd.DataFrame, what: str, **filters) -> tuple[pd.DataFrame, dict]:
+    """Filter ``df`` by the given keys (None: any); each key must then hold one value.
+
+    Returns the filtered frame and the chosen value of every key; raises
+    :class:`ResultFileError` when nothing is left and :class:`ConfigError`
+    when a key still takes several values (the caller must pick one).
+    """
+    for k, v in filters.items():
+        if v is not None:
+            df = df[df[k].astype(str) == str(v)]
+    if df.empty:
+        given = ", ".join(f"{k}={v}" for k, v in filters.items() if v is not None) or "any setting"
+        raise ResultFileError(f"{what}: no results for {given}")
+    chosen = {}
+    for k in filters:
+        vals = sorted(set(df[k].astype(str)))
+        if len(vals) > 1:
+            raise ConfigError(f"{what}: results for several {k}s ({', '.join(vals)}); pass {k}=...")
+        chosen[k] = vals[0]
+    return df, chosen

@@ -30,6 +30,7 @@ from ..errors import ConfigError
 from . import paper_values as pv
 from .labels import level_key, method_label, metric_label, order_methods, order_metrics
 from .results import ResultFileError, Source, read_domains, read_metrics, read_rates, read_realism
+from .results import select_setting as _select
 
 SOURCES = {"ours": ("ours", "ours", "ours"),
            "paper": ("paper", "paper", "paper"),
@@ -236,22 +237,6 @@ def _triplet(ours: dict, paper: dict | None, keys: Sequence[str]) -> list[dict]:
         rows.append({**prow, "source": "diff",
                      **{k: _cellval(ours.get(k)) - _num(paper.get(k)) for k in keys}})
     return rows
-
-
-def _select(df: pd.DataFrame, what: str, **filters) -> tuple[pd.DataFrame, dict]:
-    """Filter by the given keys; the rest must then take one value each."""
-    for k, v in filters.items():
-        if v is not None:
-            df = df[df[k].astype(str) == str(v)]
-    if df.empty:
-        raise ResultFileError(f"{what}: no results for {', '.join(f'{k}={v}' for k, v in filters.items() if v is not None) or 'any setting'}")
-    chosen = {}
-    for k in filters:
-        vals = sorted(set(df[k].astype(str)))
-        if len(vals) > 1:
-            raise ConfigError(f"{what}: results for several {k}s ({', '.join(vals)}); pass {k}=...")
-        chosen[k] = vals[0]
-    return df, chosen
 
 
 def _check_directions(metrics: Sequence[str], directions: Mapping[str, bool], what: str) -> None:
