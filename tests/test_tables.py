@@ -132,6 +132,24 @@ def test_table3_has_every_method_and_metric_and_paper_rows(results, tmp_path):
     assert "esrgan\\_cd" not in tex and "Real-ESRGAN" in tex
 
 
+def test_table3_configured_method_without_results_is_marked(results, tmp_path):
+    df = T.table3_quality(_sel(results["metrics"], "bpg", 37), tmp_path / "t3", DIRECTIONS,
+                          methods=["comp", "rdn", "newnet"])
+    ours = df[df.source == "ours"]
+    assert ours["newnet"].isna().all()
+    avail = ours[~ours.metric.str.contains("AHIQ")]  # AHIQ: unavailable for all
+    assert avail["notes"].str.contains("no newnet result").all()
+    assert list(df.columns[:5]) == ["metric", "source", "comp", "rdn", "newnet"]
+
+
+def test_latex_escapes(tmp_path):
+    t = T.Table("a_b 50% × 2", [T.Col("k", "x_y", kind="text"), T.Col("v", "Δ v")],
+                rows=[{"k": "r&d", "v": T.Cell(float("nan"), "why_not #1")}])
+    tex = T.to_latex(t)
+    for frag in (r"a\_b 50\% $\times$ 2", r"x\_y", r"$\Delta$ v", r"r\&d", r"why\_not \#1"):
+        assert frag in tex, frag
+
+
 def test_table3_needs_one_setting_and_directions(results, tmp_path):
     with pytest.raises(ConfigError, match="several"):
         T.table3_quality(results["metrics"], tmp_path / "t", DIRECTIONS)

@@ -122,7 +122,7 @@ def _esc(s: str) -> str:
     out = str(s)
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
                  ("#", r"\#"), ("$", r"\$"), ("{", r"\{"), ("}", r"\}"), ("−", "$-$"),
-                 ("Δ", r"$\Delta$"), ("↑", r"$\uparrow$"), ("↓", r"$\downarrow$")):
+                 ("Δ", r"$\Delta$"), ("×", r"$\times$"), ("²", r"$^2$"), ("↑", r"$\uparrow$"), ("↓", r"$\downarrow$")):
         out = out.replace(a, b)
     return out
 
@@ -367,8 +367,9 @@ def table4_bdrate(metrics: Source, rates: Source, out_stem, directions: Mapping[
                   metric_names: Sequence[str] | None = None, interp: str = "pchip") -> pd.DataFrame:
     """Table 4 (``table4_bdrate_{codec}``): BD-BR (%) of every method vs ``comp`` for every
     metric over all levels of ``codec``; NaN cells carry their reason as a footnote."""
-    bd = bdrate_frame(metrics, rates, directions, codec, dataset, methods, metric_names, interp)
-    q, sel = _select(read_metrics(metrics), "table4", dataset=dataset, codec=codec)
+    qdf = read_metrics(metrics)
+    bd = bdrate_frame(qdf, rates, directions, codec, dataset, methods, metric_names, interp)
+    q, sel = _select(qdf, "table4", dataset=dataset, codec=codec)
     methods = list(dict.fromkeys(bd["method"]))
     paper = pv.table4() if (pv.paper_dataset(sel["dataset"]) == "DIV2K"
                             and pv.matches_setting(sel["codec"])) else None
