@@ -59,7 +59,7 @@ def make_results(root, datasets=(DATASET,), codecs=("bpg", "jpeg"), methods=METH
                     if m == "comp":
                         continue
                     dev = 0.3 if m.endswith("_debias") else -0.6
-                    for kind, d in (("domains", None), ("realism", None)):
+                    for kind in ("domains", "realism"):
                         p = root / kind / m / ds / codec / f"{level}.json"
                         p.parent.mkdir(parents=True, exist_ok=True)
                         if kind == "domains":

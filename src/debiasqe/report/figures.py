@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import BadImageError, ConfigError
 from . import paper_values as pv
-from .labels import CODEC_LABELS, level_key, method_label, metric_label, order_methods
+from .labels import CODEC_LABELS, method_label, metric_label, order_methods
 from .results import (ResultFileError, Source, read_disparity, read_domains, read_metrics, read_rates,
                       select_setting)
 from .style import (BIASED_COLOR, COLUMN_WIDTH, DEBIASED_COLOR, OKABE_ITO, PAGE_WIDTH, PALETTE, method_style,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import zlib
 from typing import Iterator
 
 import matplotlib
@@ -63,7 +64,7 @@ def method_style(method: str) -> dict:
         if method.startswith(fam):
             ls, mk, lw = _VARIANT.get(method[len(fam):], ("-", "x", 1.0))
             return {"color": OKABE_ITO[colour], "linestyle": ls, "marker": mk, "linewidth": lw}
-    i = abs(hash(method)) % len(PALETTE)
+    i = zlib.crc32(method.encode()) % len(PALETTE)  # stable across runs (hash() is salted)
     return {"color": PALETTE[i], "linestyle": "-", "marker": "x", "linewidth": 1.0}
 
 
