@@ -147,3 +147,77 @@ def test_lookup_and_setting():
     assert pv.matches_setting("bpg", "37") and pv.matches_setting("BPG", 37)
     assert not pv.matches_setting("jpeg", 37) and not pv.matches_setting("bpg", 32)
     assert np.isfinite(pv.table3().to_numpy()).all()
+
+
+# ---------------------------------------------------------------------------
+# Second, mechanical transcription check against the paper's text extraction,
+# where it is available (``../shared/paper/`` beside the repository, as in
+# docs/DEVELOPING.md, or $DEBIASQE_PAPER_TXT); skipped elsewhere.
+
+def _paper_text():
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("DEBIASQE_PAPER_TXT")
+    p = Path(env) if env else (Path(__file__).resolve().parents[2] / "shared" / "paper"
+                               / "enhancement-bias-cvpr2024.txt")
+    if not p.is_file():
+        pytest.skip(f"paper text not found at {p}")
+    return p.read_text("utf-8")
+
+
+def test_tables_3_4_5_match_paper_text():
+    import re
+
+    lines = _paper_text().splitlines()
+    names = {"AHIQ": "ahiq", "CLIP.": "clipiqa", "DISTS": "dists", "FID": "fid", "Hyper.": "hyperiqa",
+             "LPIPS": "lpips", "MUSIQ": "musiq", "NIQE": "niqe", "PI": "pi", "PSNR": "psnr", "TOPIQ": "topiq_fr"}
+    num = re.compile(r"[+-]?\d*\.\d+")
+    row = re.compile(r"^([↑↓])?(AHIQ|CLIP\.|DISTS|FID|Hyper\.|LPIPS|MUSIQ|NIQE|PI|PSNR|TOPIQ)"
+                     r"(?: \[\d+\])?(?: \(dB\))? ([+-]?[.\d].*)$")
+    t3, t4, lb = pv.table3(), pv.table4(), pv.table3_lower_better()
+    seen3 = seen4 = 0
+    for line in lines:
+        m = row.match(line)
+        if not m:
+            continue
+        vals = [float(v) for v in num.findall(m.group(3))]
+        key = names[m.group(2)]
+        if m.group(1):
+            assert vals == list(t3.loc[key]), key
+            assert (m.group(1) == "↓") == lb[key]
+            seen3 += 1
+        else:
+            assert vals == list(t4.loc[key]), key
+            seen4 += 1
+    assert (seen3, seen4) == (11, 9)
+    t5 = pv.table5().set_index(["baseline", "variant"])
+    variants = {"Vanilla": "vanilla", "With (1)": "cd", "With (2)": "ddr", "Ours (Full)": "full"}
+    seen5 = 0
+    for line in lines:
+        m = re.match(r"^(Vanilla|With \(1\)|With \(2\)|Ours \(Full\)) (.*)$", line)
+        if not m:
+            continue
+        v = variants[m.group(1)]
+        exp = []
+        for base in ("esrgan", "realesrgan"):
+            r = t5.loc[(base, v)]
+            exp += [r.fid, r.psnr] + ([] if v == "vanilla" else [r.d_fid, r.d_psnr])
+        assert [float(x) for x in num.findall(m.group(2))] == exp, v
+        seen5 += 1
+    assert seen5 == 4
+
+
+def test_tables_1_2_and_triangles_match_paper_text():
+    import re
+
+    text = _paper_text()
+    rows = re.findall(r"^(?:\[4[34]\])?(DIV2K|Flickr2K) ([+-]?\d.*)$", text, flags=re.M)
+    got = [[float(x) for x in re.findall(r"[+-]?\d*\.\d+", r[1])] for r in rows]
+    exp = [list(r[2:]) for r in pv.table1().itertuples(index=False)]
+    exp += [list(r[2:]) for r in pv.table2().itertuples(index=False)]
+    assert got == exp
+    pairs = re.findall(r"(\d+\.\d\d)(\d+\.\d\d) (\d+\.\d\d)(?:Biased|Debiased)\s*\(([+-]\d+\.\d\d)%\)", text)
+    table = {(r.S_CR, r.S_CE, r.S_RE, r.deviation_pct) for r in pv.domains().itertuples()}
+    assert len(pairs) >= 24
+    assert {tuple(map(float, p)) for p in pairs} == table
