@@ -1,0 +1,1 @@
+"""Paper outputs: tables, figures and the paper's published reference values."""

@@ -1,0 +1,324 @@
+"""The paper's figures from our result files: domain triangles (Figs. 1, 3, 8, 9),
+RD curves (Fig. 7), residual maps (Figs. 4, 10) and the disparity scatter (Fig. 6).
+
+Each ``fig_*`` function reads the upstream files (or tidy DataFrames, see
+:mod:`debiasqe.report.results`), draws with the shared style of
+:mod:`debiasqe.report.style`, writes ``{out_stem}.png`` and
+``{out_stem}.pdf`` atomically and returns the matplotlib Figure.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..errors import BadImageError, ConfigError
+from . import paper_values as pv
+from .labels import CODEC_LABELS, method_label, metric_label, order_methods
+from .results import (ResultFileError, Source, read_disparity, read_domains, read_metrics, read_rates,
+                      select_setting)
+from .style import (BIASED_COLOR, COLUMN_WIDTH, DEBIASED_COLOR, OKABE_ITO, PAGE_WIDTH, PALETTE, method_style,
+                    new_figure, save_figure, style)
+
+
+# --------------------------------------------------------------------- triangle geometry
+
+@dataclass(frozen=True)
+class Triangle:
+    """Vertices of a domain triangle: compression C at the origin, raw R at
+    (S_CR, 0), enhancement E above the base at distances S_CE from C and
+    S_RE from R (law of cosines). ``valid`` is False where the three
+    distances break the triangle inequality (E is then put on the base)."""
+
+    c: tuple[float, float]
+    r: tuple[float, float]
+    e: tuple[float, float]
+    deviation_pct: float
+    valid: bool
+
+    @property
+    def biased(self) -> bool:
+        return self.deviation_pct < 0
+
+
+def triangle_geometry(s_cr: float, s_ce: float, s_re: float) -> Triangle:
+    """Place the three domains from their pairwise distances.
+
+    x_E = (S_CR² + S_CE² − S_RE²) / (2 S_CR), y_E = sqrt(S_CE² − x_E²).
+    The deviation of eq. 1, (S_CE² − S_RE²) / S_CR² × 100 %, is x_E's offset
+    from the base midpoint over half the base; negative = E leans to C.
+    """
+    s_cr, s_ce, s_re = float(s_cr), float(s_ce), float(s_re)
+    if not (s_cr > 0) or s_ce < 0 or s_re < 0 or not all(map(math.isfinite, (s_cr, s_ce, s_re))):
+        raise ConfigError(f"triangle: distances must be finite, S_CR > 0 (got {s_cr}, {s_ce}, {s_re})")
+    x = (s_cr**2 + s_ce**2 - s_re**2) / (2 * s_cr)
+    y2 = s_ce**2 - x**2
+    valid = y2 >= -1e-12 * max(s_ce**2, 1.0)
+    y = math.sqrt(max(y2, 0.0))
+    dev = (s_ce**2 - s_re**2) / s_cr**2 * 100
+    return Triangle((0.0, 0.0), (s_cr, 0.0), (x, y), dev, valid)
+
+
+def _dist_label(v: float) -> str:
+    return f"{v:.2f}" if abs(v) < 100 else f"{v:.1f}"
+
+
+def draw_triangle(ax, s_cr: float, s_ce: float, s_re: float, title: str = "",
+                  paper_deviation: float | None = None) -> Triangle:
+    """Draw one domain triangle on ``ax`` as the paper does: C and R at the base,
+    E at the apex, each side labelled with its distance, the deviation and a
+    Biased/Debiased label. Sides are Line2D artists with gid side_CR/side_CE/side_RE."""
+    t = triangle_geometry(s_cr, s_ce, s_re)
+    (cx, cy), (rx, ry), (ex, ey) = t.c, t.r, t.e
+    colour = BIASED_COLOR if t.biased else DEBIASED_COLOR
+    ax.plot([cx, rx], [cy, ry], color=OKABE_ITO["black"], lw=1.0, gid="side_CR", solid_capstyle="round")
+    ax.plot([cx, ex], [cy, ey], color=colour, lw=1.0, gid="side_CE", solid_capstyle="round")
+    ax.plot([rx, ex], [ry, ey], color=colour, lw=1.0, gid="side_RE", solid_capstyle="round")
+    # base midpoint and the horizontal deviation of E
+    mid = s_cr / 2
+    ax.plot([mid, mid], [0, max(ey, s_cr * 0.05)], color=OKABE_ITO["grey"], lw=0.5, ls=":", gid="centroid")
+    ax.plot([ex, ex], [0, ey], color=colour, lw=0.5, ls="--", gid="drop")
+    ax.plot([cx, rx, ex], [cy, ry, ey], ls="none", marker="o", ms=3, color=OKABE_ITO["black"], gid="vertices")
+    h = max(ey, 0.25 * s_cr)
+    pad = 0.06 * s_cr
+    ax.annotate("Comp.", (cx, cy), xytext=(0, -3), textcoords="offset points", ha="center", va="top", fontsize=6)
+    ax.annotate("Raw", (rx, ry), xytext=(0, -3), textcoords="offset points", ha="center", va="top", fontsize=6)
+    ax.annotate("Enh.", (ex, ey), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize=6)
+    ax.text(mid, -pad, _dist_label(s_cr), ha="center", va="top", fontsize=6, gid="label_CR")
+    ax.text((cx + ex) / 2, (cy + ey) / 2, _dist_label(s_ce) + " ", ha="right", va="center", fontsize=6,
+            gid="label_CE")
+    ax.text((rx + ex) / 2, (ry + ey) / 2, " " + _dist_label(s_re), ha="left", va="center", fontsize=6,
+            gid="label_RE")
+    word = "Biased" if t.biased else "Debiased"
+    text = f"{word} ({t.deviation_pct:+.2f}%)"
+    if not t.valid:
+        text += "\nnot a triangle"
+    if paper_deviation is not None and math.isfinite(paper_deviation):
+        text += f"\npaper: {paper_deviation:+.2f}%"
+    ax.text(mid, -3.2 * pad, text, ha="center", va="top", fontsize=6, color=colour, gid="verdict")
+    if title:
+        ax.set_title(title, fontsize=6.5)
+    xs = [cx, rx, ex]
+    ax.set_xlim(min(xs) - 0.22 * s_cr, max(xs) + 0.22 * s_cr)
+    ax.set_ylim(-0.55 * s_cr if paper_deviation is not None else -0.42 * s_cr, h + 0.16 * s_cr)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_axis_off()
+    return t
+
+
+def fig_triangles(domains: Source, out_stem, metric: str | None = None,
+                  methods: Sequence[str] | None = None, dataset: str | None = None,
+                  codec: str | None = None, level=None, ncols: int | None = None,
+                  show_paper: bool = True):
+    """Domain triangles, one panel per (metric, dataset, method): Fig. 8 (``metric="fid"``),
+    Fig. 9 (``"lpips"``), Fig. 3 (``methods=["esrgan", "realesrgan"]``, both metrics and
+    datasets), Fig. 1 (``metric="fid", methods=["realesrgan", "realesrgan_debias"]``).
+    One codec and level per figure. The paper's deviation is printed under ours where
+    the paper has that triangle."""
+    df = read_domains(domains)
+    if metric is not None:
+        df = df[df["metric"] == metric]
+    if methods is not None:
+        df = df[df["method"].isin(methods)]
+    df, sel = select_setting(df, "triangles", codec=codec, level=level)
+    if dataset is not None:
+        df = df[df["dataset"].astype(str) == str(dataset)]
+    if df.empty:
+        raise ResultFileError(f"triangles: no domain results for dataset={dataset}, metric={metric}")
+    order = {m: i for i, m in enumerate(order_methods(df["method"]))}
+    df = df.assign(_o=df["method"].map(order)).sort_values(["metric", "dataset", "_o"])
+    many_metrics = df["metric"].nunique() > 1
+    many_sets = df["dataset"].nunique() > 1
+    paper = pv.domains()
+    n = len(df)
+    ncols = ncols or min(n, 5)
+    nrows = math.ceil(n / ncols)
+    width = COLUMN_WIDTH if ncols <= 2 else PAGE_WIDTH
+    with style():
+        fig = new_figure(width, nrows * (width / ncols) * 1.05 + 0.15)
+        axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+        for ax, (_, r) in zip(axes, df.iterrows()):
+            title = method_label(r.method)
+            if many_metrics or many_sets:
+                title = f"{metric_label(r.metric)}, {r.dataset}\n{title}"
+            pdev = None
+            pds = pv.paper_dataset(r.dataset)
+            if show_paper and pds and pv.matches_setting(sel["codec"], sel["level"]):
+                hit = paper[(paper.metric == r.metric) & (paper.dataset == pds) & (paper.method == r.method)]
+                pdev = None if hit.empty else float(hit.iloc[0].deviation_pct)
+            draw_triangle(ax, r.S_CR, r.S_CE, r.S_RE, title, pdev)
+        for ax in axes[n:]:
+            ax.set_axis_off()
+        save_figure(fig, out_stem)
+    return fig
+
+
+# --------------------------------------------------------------------- RD curves
+
+def fig_rd_curves(metrics: Source, rates: Source, out_stem, metric_names: Sequence[str] = ("fid", "lpips"),
+                  codecs: Sequence[str] | None = None, dataset: str | None = None,
+                  methods: Sequence[str] | None = None):
+    """Fig. 7: quality (mean over the set) against bpp for comp and every method,
+    one panel per (metric, codec)."""
+    q = read_metrics(metrics)
+    r = read_rates(rates)
+    q, sel = select_setting(q, "rd curves", dataset=dataset)
+    r = r[r["dataset"].astype(str) == sel["dataset"]]
+    codecs = list(codecs) if codecs is not None else sorted(set(q["codec"]))
+    methods = list(methods) if methods is not None else order_methods(q["method"])
+    panels = [(m, c) for m in metric_names for c in codecs]
+    if not panels:
+        raise ConfigError("rd curves: no metric/codec to plot")
+    ncols = min(len(panels), 4)
+    nrows = math.ceil(len(panels) / ncols)
+    width = COLUMN_WIDTH if ncols <= 2 else PAGE_WIDTH
+    with style():
+        fig = new_figure(width, nrows * 1.55 + 0.45)
+        axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+        handles = {}
+        for ax, (metric, codec) in zip(axes, panels):
+            bpp = {str(lv): b for lv, b in zip(r[r.codec == codec]["level"], r[r.codec == codec]["bpp"])}
+            for m in methods:
+                s = q[(q.method == m) & (q.codec == codec) & (q.metric == metric)]
+                pts = sorted((bpp[str(lv)], v) for lv, v in zip(s["level"], s["value"])
+                             if str(lv) in bpp and np.isfinite(v))
+                if not pts:
+                    continue
+                x, y = zip(*pts)
+                (h,) = ax.plot(x, y, label=method_label(m), ms=2.5, **method_style(m))
+                handles.setdefault(m, h)
+            ax.set_title(f"{metric_label(metric)} vs. bpp ({CODEC_LABELS.get(codec, codec)})")
+            ax.set_xlabel("bpp")
+            ax.set_ylabel(metric_label(metric))
+        for ax in axes[len(panels):]:
+            ax.set_axis_off()
+        if handles:
+            fig.legend([handles[m] for m in methods if m in handles],
+                       [method_label(m) for m in methods if m in handles],
+                       loc="outside lower center", ncols=min(len(handles), 6 if width > 4 else 3))
+        save_figure(fig, out_stem)
+    return fig
+
+
+# --------------------------------------------------------------------- residual maps
+
+def _read_rgb(path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    except FileNotFoundError:
+        raise BadImageError(f"{path}: image not found") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise BadImageError(f"{path}: cannot read image ({exc})") from None
+
+
+def fig_residuals(raw, compressed, enhanced: Mapping[str, os.PathLike | str], out_stem,
+                  box: Sequence[int] | None = None, vmax: float | None = None):
+    """Figs. 4 / 10: for each method a row with the enhanced crop, |I_E − I_C| and
+    |I_E − I_R| (channel mean, one shared colour scale); a first row shows the
+    compressed and raw crops. ``box`` = (x, y, width, height) in pixels."""
+    imgs = {"raw": _read_rgb(raw), "comp": _read_rgb(compressed)}
+    enh = {m: _read_rgb(p) for m, p in enhanced.items()}
+    shape = imgs["raw"].shape
+    for name, a in [("compressed", imgs["comp"]), *enh.items()]:
+        if a.shape != shape:
+            src = compressed if name == "compressed" else enhanced[name]
+            raise BadImageError(f"{src}: size {a.shape[1]}x{a.shape[0]} differs from raw {shape[1]}x{shape[0]}")
+    if box is not None:
+        x, y, w, h = (int(v) for v in box)
+        if x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > shape[1] or y + h > shape[0]:
+            raise ConfigError(f"residuals: crop {tuple(box)} outside the {shape[1]}x{shape[0]} image {raw}")
+        cut = (slice(y, y + h), slice(x, x + w))
+    else:
+        cut = (slice(None), slice(None))
+    imgs = {k: v[cut] for k, v in imgs.items()}
+    enh = {m: v[cut] for m, v in enh.items()}
+    res = {m: (np.abs(e - imgs["comp"]).mean(-1), np.abs(e - imgs["raw"]).mean(-1)) for m, e in enh.items()}
+    if vmax is None:
+        allv = np.concatenate([np.ravel(a) for pair in res.values() for a in pair]) if res else np.zeros(1)
+        vmax = float(np.percentile(allv, 99.5)) or 1.0
+    nrows = 1 + len(enh)
+    ch, cw = imgs["raw"].shape[:2]
+    width = COLUMN_WIDTH
+    with style():
+        fig = new_figure(width, nrows * (width / 3) * ch / cw + 0.35)
+        axes = fig.subplots(nrows, 3, squeeze=False)
+        axes[0, 0].imshow(imgs["comp"]); axes[0, 0].set_title("Compressed")
+        axes[0, 1].imshow(imgs["raw"]); axes[0, 1].set_title("Raw")
+        im = None
+        for i, (m, e) in enumerate(enh.items(), start=1):
+            axes[i, 0].imshow(np.clip(e, 0, 1))
+            axes[i, 0].set_title(method_label(m))
+            im = axes[i, 1].imshow(res[m][0], cmap="magma", vmin=0, vmax=vmax)
+            axes[i, 2].imshow(res[m][1], cmap="magma", vmin=0, vmax=vmax)
+            if i == 1:
+                axes[i, 1].set_title("|Enh. − Comp.|")
+                axes[i, 2].set_title("|Enh. − Raw|")
+        for ax in axes.ravel():
+            ax.set_xticks([]); ax.set_yticks([])
+            for s in ax.spines.values():
+                s.set_visible(False)
+        axes[0, 2].set_axis_off()
+        if im is not None:
+            cb = fig.colorbar(im, ax=list(axes[1:, 2]), location="right", fraction=0.1, shrink=0.8)
+            cb.set_label("|residual| (RGB mean, 0-1)", fontsize=6)
+            cb.ax.tick_params(labelsize=5)
+        save_figure(fig, out_stem)
+    return fig
+
+
+# --------------------------------------------------------------------- disparity scatter
+
+def fig_disparity(disparity: Source, out_stem, methods: Sequence[str] | None = None,
+                  dataset: str | None = None, codec: str | None = None, level=None,
+                  max_points: int = 2000, seed: int = 0):
+    """Fig. 6: per patch, raw-vs-comp MAE (x) against enh-vs-comp MAE (y), pixel-wise
+    and feature-wise panels, one series per method with its least-squares line and
+    the y = x diagonal (points below it: enhancement stays closer to the compressed
+    image than the raw image is)."""
+    df = read_disparity(disparity)
+    if methods is not None:
+        df = df[df["method"].isin(methods)]
+    df, sel = select_setting(df, "disparity", dataset=dataset, codec=codec, level=level)
+    methods = order_methods(df["method"]) if methods is None else [m for m in methods if m in set(df["method"])]
+    rng = np.random.default_rng(seed)
+    with style():
+        fig = new_figure(PAGE_WIDTH / 1.4, 2.3)
+        axes = fig.subplots(1, 2)
+        for ax, (xs, ys, title) in zip(axes, (("pix_rc", "pix_ec", "Pixel-wise MAE"),
+                                               ("feat_rc", "feat_ec", "Feature-wise MAE"))):
+            lim = 0.0
+            for i, m in enumerate(methods):
+                s = df[df.method == m][[xs, ys]].dropna()
+                if len(s) > max_points:
+                    s = s.iloc[rng.choice(len(s), max_points, replace=False)]
+                st = method_style(m)
+                if len(methods) <= len(PALETTE):  # few series: one distinct colour each
+                    st = {**st, "color": PALETTE[i]}
+                x, y = s[xs].to_numpy(float), s[ys].to_numpy(float)
+                if x.size == 0:
+                    continue
+                ax.scatter(x, y, s=3, alpha=0.45, color=st["color"], marker=st["marker"], linewidths=0,
+                           rasterized=True)
+                lim = max(lim, x.max(), y.max())
+                if x.size >= 2 and np.ptp(x) > 0:
+                    k, b = np.polyfit(x, y, 1)
+                    xx = np.array([0.0, x.max()])
+                    ax.plot(xx, k * xx + b, color=st["color"], ls=st["linestyle"], lw=1.2, gid=f"fit_{m}",
+                            marker=st["marker"], markevery=[1], label=f"{method_label(m)} (slope {k:.2f})")
+            ax.plot([0, lim], [0, lim], color=OKABE_ITO["grey"], lw=0.6, ls=":", gid="diagonal")
+            ax.set_xlim(0, lim * 1.02 or 1)
+            ax.set_ylim(0, lim * 1.02 or 1)
+            ax.set_title(title)
+            ax.set_xlabel("Raw vs. Comp.")
+            ax.set_ylabel("Enh. vs. Comp.")
+        axes[0].legend(loc="upper left")
+        axes[1].legend(loc="upper left")
+        save_figure(fig, out_stem)
+    return fig

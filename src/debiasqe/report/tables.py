@@ -1,0 +1,494 @@
+"""The paper's tables from our result files, with the paper's values beside ours.
+
+Every writer takes the upstream result files (paths, lists of paths, or the
+tidy DataFrames of :mod:`debiasqe.report.results`), writes
+``{out_stem}.csv``, ``{out_stem}.md`` and ``{out_stem}.tex`` (booktabs)
+atomically, and returns the table as a DataFrame (the CSV's content).
+
+Layout: where the paper has a cell, each of our rows is followed by a
+``paper`` row and an ``ours-paper`` row, so reproduced and published values
+sit next to each other in every format. The CSV keeps full precision; the
+Markdown and LaTeX show three significant figures. A value that could not
+be computed is ``n/a`` with a numbered footnote giving the reason (CSV: an
+empty cell and the reason in the ``notes`` column).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from .. import atomic
+from ..bdrate import bd_rate
+from ..errors import ConfigError
+from . import paper_values as pv
+from .labels import level_key, method_label, metric_label, order_methods, order_metrics
+from .results import ResultFileError, Source, read_domains, read_metrics, read_rates, read_realism
+from .results import select_setting as _select
+
+SOURCES = {"ours": ("ours", "ours", "ours"),
+           "paper": ("paper", "paper", "paper"),
+           "diff": ("ours-paper", "ours − paper", r"ours$-$paper")}
+DASH = "–"
+
+
+# --------------------------------------------------------------------- formatting
+
+def fmt_sig(x: Any, sig: int = 3, signed: bool = False) -> str:
+    """``x`` to ``sig`` significant figures, fixed-point, as the paper prints.
+
+    ``fmt_sig(9.7301) == "9.73"``, ``fmt_sig(10.34) == "10.3"``,
+    ``fmt_sig(0.4331) == "0.433"``, ``fmt_sig(9.996) == "10.0"``,
+    ``fmt_sig(1234.5) == "1230"``, ``fmt_sig(5.7, signed=True) == "+5.70"``.
+    NaN/None -> "–"; tiny values (< 1e-4) use scientific notation.
+    """
+    if x is None:
+        return DASH
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(v):
+        return DASH
+    if math.isinf(v):
+        return ("+" if signed and v > 0 else "") + ("inf" if v > 0 else "-inf")
+    sign = "+" if signed and v > 0 else ""
+    if v == 0:
+        return "0" if sig <= 1 else "0." + "0" * (sig - 1)
+    r = float(f"{v:.{sig}g}")  # round first so 9.996 -> 10.0 keeps 3 s.f.
+    mag = math.floor(math.log10(abs(r)))
+    if mag < -4:
+        return sign + f"{r:.{sig - 1}e}"
+    decimals = sig - 1 - mag
+    if decimals >= 0:
+        return sign + f"{r:.{decimals}f}"
+    return sign + str(int(round(r, decimals)))
+
+
+# --------------------------------------------------------------------- table model
+
+@dataclass
+class Col:
+    key: str
+    label: str
+    latex: str | None = None
+    kind: str = "num"  # "num" | "int" | "text"
+    signed: bool = False
+
+
+@dataclass
+class Cell:
+    """A number with a footnote (NaN: shown as n/a)."""
+
+    value: float
+    note: str
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[Col]
+    rows: list[dict] = field(default_factory=list)
+    group_keys: tuple[str, ...] = ()  # rule between rows where these change
+    notes: list[str] = field(default_factory=list)
+
+    def frame(self) -> pd.DataFrame:
+        recs = []
+        for r in self.rows:
+            rec, notes = {}, {}
+            for c in self.columns:
+                v = r.get(c.key)
+                if isinstance(v, Cell):
+                    notes.setdefault(v.note, []).append(c.key)
+                    v = v.value
+                if c.key == "source":
+                    v = SOURCES.get(v, (v,))[0]
+                rec[c.key] = v
+            rec["notes"] = "; ".join(f"{', '.join(keys)}: {note}" for note, keys in notes.items())
+            recs.append(rec)
+        df = pd.DataFrame(recs, columns=[c.key for c in self.columns] + ["notes"])
+        if not df["notes"].astype(bool).any():
+            df = df.drop(columns="notes")
+        return df
+
+
+def _esc(s: str) -> str:
+    out = str(s)
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
+                 ("#", r"\#"), ("$", r"\$"), ("{", r"\{"), ("}", r"\}"), ("−", "$-$"),
+                 ("Δ", r"$\Delta$"), ("×", r"$\times$"), ("²", r"$^2$"), ("↑", r"$\uparrow$"), ("↓", r"$\downarrow$")):
+        out = out.replace(a, b)
+    return out
+
+
+def _render_cells(table: Table, latex: bool) -> tuple[list[list[str]], list[str], list[int]]:
+    """Formatted cells, footnote texts, and row indices that start a new group."""
+    notes: list[str] = []
+    body, starts, prev = [], [], None
+    for i, r in enumerate(table.rows):
+        gk = tuple(r.get(k) for k in table.group_keys)
+        if i and gk != prev:
+            starts.append(i)
+        line = []
+        for c in table.columns:
+            v = r.get(c.key)
+            if c.kind == "int":
+                line.append(DASH if v is None or math.isnan(_num(v)) else str(int(_num(v))))
+                continue
+            if c.kind == "text":
+                if c.key == "source":
+                    s = SOURCES.get(v, (v, v, v))[2 if latex else 1]
+                    line.append(s)
+                    continue
+                same = i and table.group_keys and c.key in table.group_keys and gk == prev
+                s = "" if same else str(v if v is not None else "")
+                line.append(_esc(s) if latex else s)
+                continue
+            marker = ""
+            if isinstance(v, Cell):
+                if v.note not in notes:
+                    notes.append(v.note)
+                n = notes.index(v.note) + 1
+                marker = f"\\textsuperscript{{{n}}}" if latex else f" [{n}]"
+                v = v.value
+            s = fmt_sig(v, signed=c.signed or r.get("source") == "diff")
+            if marker and s == DASH:
+                s = "n/a"
+            line.append((s.replace("−", "-") if latex else s) + marker)
+        body.append(line)
+        prev = gk
+    return body, notes, starts
+
+
+def to_markdown(table: Table) -> str:
+    body, notes, _ = _render_cells(table, latex=False)
+    head = [c.label for c in table.columns]
+    align = [":--" if c.kind == "text" else "--:" for c in table.columns]
+    lines = [f"**{table.title}**", "", "| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    if notes or table.notes:
+        lines.append("")
+        lines += [f"[{i}] {n}  " for i, n in enumerate(notes, 1)]
+        lines += [f"{n}  " for n in table.notes]
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(table: Table) -> str:
+    body, notes, starts = _render_cells(table, latex=True)
+    spec = "".join("l" if c.kind == "text" else "r" for c in table.columns)
+    head = " & ".join(c.latex if c.latex is not None else _esc(c.label) for c in table.columns)
+    out = ["% generated by debiasqe.report.tables; needs \\usepackage{booktabs}",
+           "\\begin{table}[t]", "\\centering", "\\small",
+           f"\\caption{{{_esc(table.title)}}}",
+           f"\\begin{{tabular}}{{{spec}}}", "\\toprule", head + " \\\\", "\\midrule"]
+    for i, row in enumerate(body):
+        if i in starts:
+            out.append("\\midrule")
+        out.append(" & ".join(row) + " \\\\")
+    out.append("\\bottomrule")
+    out.append("\\end{tabular}")
+    if notes or table.notes:
+        out.append("\\par\\footnotesize")
+        out += [f"\\textsuperscript{{{i}}}{_esc(n)}\\\\" for i, n in enumerate(notes, 1)]
+        out += [f"{_esc(n)}\\\\" for n in table.notes]
+    out.append("\\end{table}")
+    return "\n".join(out) + "\n"
+
+
+def to_csv(table: Table) -> str:
+    buf = io.StringIO()
+    table.frame().to_csv(buf, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+    return buf.getvalue()
+
+
+def write_table(table: Table, out_stem: str | os.PathLike) -> pd.DataFrame:
+    """Write ``{out_stem}.csv/.md/.tex`` atomically; return the CSV's DataFrame."""
+    stem = os.fspath(out_stem)
+    for ext, text in ((".csv", to_csv(table)), (".md", to_markdown(table)), (".tex", to_latex(table))):
+        atomic.write_text(stem + ext, text)
+    return table.frame()
+
+
+# --------------------------------------------------------------------- helpers
+
+def _num(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _cellval(v) -> float:
+    return _num(v.value) if isinstance(v, Cell) else _num(v)
+
+
+def _triplet(ours: dict, paper: dict | None, keys: Sequence[str]) -> list[dict]:
+    """ours row, then paper and ours-paper rows where the paper has values."""
+    rows = [{**ours, "source": "ours"}]
+    if paper is not None and any(not math.isnan(_num(paper.get(k))) for k in keys):
+        prow = {k: v for k, v in ours.items() if k not in keys}
+        rows.append({**prow, "source": "paper", **{k: _num(paper.get(k)) for k in keys}})
+        rows.append({**prow, "source": "diff",
+                     **{k: _cellval(ours.get(k)) - _num(paper.get(k)) for k in keys}})
+    return rows
+
+
+def _check_directions(metrics: Sequence[str], directions: Mapping[str, bool], what: str) -> None:
+    missing = [m for m in metrics if m not in directions]
+    if missing:
+        raise ConfigError(f"{what}: no direction (lower_better) for metric(s) {', '.join(missing)}")
+
+
+def _arrow(metric: str, directions: Mapping[str, bool]) -> str:
+    return ("↓ " if directions[metric] else "↑ ") + metric_label(metric)
+
+
+# --------------------------------------------------------------------- Tables 1 and 2
+
+_REALISM_COLS = ["raw", "enhanced", "enh_minus_raw", "compressed", "comp_minus_raw"]
+
+
+def _realism_table(realism: Source, out_stem, conditional: bool, methods, title: str, paper_df) -> pd.DataFrame:
+    df = read_realism(realism)
+    df = df[df["conditional"].astype(bool) == conditional]
+    if methods is not None:
+        df = df[df["method"].isin(methods)]
+    cols = [Col("method", "Method", kind="text"), Col("dataset", "Dataset", kind="text"),
+            Col("codec", "Codec", kind="text"), Col("level", "Level", kind="text"),
+            Col("source", "", kind="text"),
+            Col("raw", "Raw"), Col("enhanced", "Enh."), Col("enh_minus_raw", "Enh. − raw", signed=True),
+            Col("compressed", "Comp."), Col("comp_minus_raw", "Comp. − raw", signed=True)]
+    t = Table(title, cols, group_keys=("method", "dataset", "codec", "level"))
+    order = {m: i for i, m in enumerate(order_methods(df["method"]))}
+    df = df.assign(_o=df["method"].map(order), _l=df["level"].map(level_key)).sort_values(
+        ["_o", "dataset", "codec", "_l"])
+    for _, r in df.iterrows():
+        ours = {"method": method_label(r.method), "dataset": r.dataset, "codec": r.codec, "level": r.level,
+                "raw": r.raw, "enhanced": r.enhanced, "enh_minus_raw": r.enhanced - r.raw,
+                "compressed": r.compressed, "comp_minus_raw": r.compressed - r.raw}
+        paper = None
+        pds = pv.paper_dataset(r.dataset)
+        if pds and pv.matches_setting(r.codec, r.level):
+            hit = paper_df[(paper_df.method == r.method) & (paper_df.dataset == pds)]
+            paper = None if hit.empty else hit.iloc[0].to_dict()
+        t.rows += _triplet(ours, paper, _REALISM_COLS)
+    t.notes.append("Realism: mean discriminator output (sigmoid) over 128×128 patches; higher = judged more real.")
+    return write_table(t, out_stem)
+
+
+def table1_realism(realism: Source, out_stem, methods: Sequence[str] | None = None) -> pd.DataFrame:
+    """Table 1: realism of raw, enhanced and compressed images by the baselines'
+    (unconditional) discriminators, with enhanced/compressed minus raw."""
+    return _realism_table(realism, out_stem, False, methods,
+                          "Table 1: discriminator realism scores (unconditional discriminators)", pv.table1())
+
+
+def table2_realism_conditional(realism: Source, out_stem, methods: Sequence[str] | None = None) -> pd.DataFrame:
+    """Table 2: the same scores from our conditional discriminator D(I|I_C)."""
+    return _realism_table(realism, out_stem, True, methods,
+                          "Table 2: realism scores by the conditional discriminator of our method", pv.table2())
+
+
+# --------------------------------------------------------------------- Table 3
+
+def table3_quality(metrics: Source, out_stem, directions: Mapping[str, bool],
+                   methods: Sequence[str] | None = None, metric_names: Sequence[str] | None = None,
+                   dataset: str | None = None, codec: str | None = None, level=None) -> pd.DataFrame:
+    """Table 3: every metric (rows, ↑/↓) for comp and every method (columns) at one
+    (dataset, codec, level); paper and ours-paper rows at BPG QP 37 on DIV2K."""
+    df, sel = _select(read_metrics(metrics), "table3", dataset=dataset, codec=codec, level=level)
+    methods = list(methods) if methods is not None else order_methods(df["method"])
+    metric_names = list(metric_names) if metric_names is not None else order_metrics(df["metric"])
+    _check_directions(metric_names, directions, "table3")
+    grid = df.pivot_table(index="metric", columns="method", values="value", aggfunc="first", dropna=False)
+    paper = pv.table3() if (pv.paper_dataset(sel["dataset"]) == "DIV2K"
+                            and pv.matches_setting(sel["codec"], sel["level"])) else None
+    cols = [Col("metric", "Metric", kind="text"), Col("source", "", kind="text")]
+    cols += [Col(m, method_label(m)) for m in methods]
+    title = f"Table 3: quality on {sel['dataset']}, {sel['codec']} level {sel['level']}"
+    t = Table(title, cols, group_keys=("metric",))
+    for metric in metric_names:
+        vals = {m: (grid.at[metric, m] if metric in grid.index and m in grid.columns else math.nan)
+                for m in methods}
+        ours = {"metric": _arrow(metric, directions)}
+        if all(math.isnan(_num(v)) for v in vals.values()):
+            ours.update({m: Cell(math.nan, f"{metric} unavailable (all values NaN)") for m in methods})
+        else:
+            for m, v in vals.items():
+                ours[m] = Cell(math.nan, f"no {m} result for this setting") if (
+                    m not in grid.columns or metric not in grid.index) else _num(v)
+        prow = None
+        if paper is not None and metric in paper.index:
+            prow = {m: paper.at[metric, m] if m in paper.columns else math.nan for m in methods}
+        t.rows += _triplet(ours, prow, methods)
+    t.notes.append("↑ higher is better, ↓ lower is better; three significant figures.")
+    return write_table(t, out_stem)
+
+
+# --------------------------------------------------------------------- Table 4
+
+def bdrate_frame(metrics: Source, rates: Source, directions: Mapping[str, bool], codec: str,
+                 dataset: str | None = None, methods: Sequence[str] | None = None,
+                 metric_names: Sequence[str] | None = None, interp: str = "pchip") -> pd.DataFrame:
+    """BD-BR (%) of every method against ``comp``: columns method, metric, value, reason, note."""
+    q, sel = _select(read_metrics(metrics), "table4", dataset=dataset, codec=codec)
+    r, _ = _select(read_rates(rates), "table4 rates", dataset=sel["dataset"], codec=sel["codec"])
+    bpp = {str(k): v for k, v in zip(r["level"], r["bpp"])}
+    if "comp" not in set(q["method"]):
+        raise ResultFileError(f"table4: no metrics for the anchor 'comp' ({sel['dataset']}, {sel['codec']})")
+    methods = [m for m in (methods if methods is not None else order_methods(q["method"])) if m != "comp"]
+    metric_names = list(metric_names) if metric_names is not None else order_metrics(q["metric"])
+    _check_directions(metric_names, directions, "table4")
+
+    def curve(method, metric):
+        s = q[(q.method == method) & (q.metric == metric)]
+        s = s[s["level"].astype(str).isin(bpp)]
+        return [bpp[str(lv)] for lv in s["level"]], list(s["value"])
+
+    out = []
+    for metric in metric_names:
+        ra, qa = curve("comp", metric)
+        for m in methods:
+            rt, qt = curve(m, metric)
+            res = bd_rate(ra, qa, rt, qt, lower_better=bool(directions[metric]), method=interp)
+            out.append({"method": m, "metric": metric, "value": res.value, "reason": res.reason,
+                        "note": res.note})
+    return pd.DataFrame(out, columns=["method", "metric", "value", "reason", "note"])
+
+
+def table4_bdrate(metrics: Source, rates: Source, out_stem, directions: Mapping[str, bool], codec: str,
+                  dataset: str | None = None, methods: Sequence[str] | None = None,
+                  metric_names: Sequence[str] | None = None, interp: str = "pchip") -> pd.DataFrame:
+    """Table 4 (``table4_bdrate_{codec}``): BD-BR (%) of every method vs ``comp`` for every
+    metric over all levels of ``codec``; NaN cells carry their reason as a footnote."""
+    qdf = read_metrics(metrics)
+    bd = bdrate_frame(qdf, rates, directions, codec, dataset, methods, metric_names, interp)
+    q, sel = _select(qdf, "table4", dataset=dataset, codec=codec)
+    methods = list(dict.fromkeys(bd["method"]))
+    paper = pv.table4() if (pv.paper_dataset(sel["dataset"]) == "DIV2K"
+                            and pv.matches_setting(sel["codec"])) else None
+    cols = [Col("metric", "Metric", kind="text"), Col("source", "", kind="text")]
+    cols += [Col(m, method_label(m), signed=True) for m in methods]
+    t = Table(f"Table 4: BD-BR (%) vs. compressed, {sel['codec']} on {sel['dataset']} ({interp})",
+              cols, group_keys=("metric",))
+    for metric in dict.fromkeys(bd["metric"]):
+        sub = bd[bd.metric == metric].set_index("method")
+        ours = {"metric": metric_label(metric)}
+        for m in methods:
+            row = sub.loc[m]
+            if isinstance(row.reason, str) and row.reason:
+                ours[m] = Cell(math.nan, row.reason)
+            elif isinstance(row.note, str) and row.note:
+                ours[m] = Cell(row.value, row.note)
+            else:
+                ours[m] = row.value
+        prow = None
+        if paper is not None and metric in paper.index:
+            prow = {m: paper.at[metric, m] if m in paper.columns else math.nan for m in methods}
+        t.rows += _triplet(ours, prow, methods)
+    t.notes.append("Negative: fewer bits than the compressed images for the same quality. "
+                   "Lower-is-better metrics are negated before interpolation.")
+    return write_table(t, out_stem)
+
+
+# --------------------------------------------------------------------- Table 5
+
+def table5_ablation(metrics: Source, out_stem, baselines: Mapping[str, Mapping[str, str]] | None = None,
+                    dataset: str | None = None, codec: str | None = None, level=None) -> pd.DataFrame:
+    """Table 5: FID / PSNR of vanilla, (1) conditional D, (2) regularization, full, with
+    deltas to vanilla, per GAN baseline. ``baselines``: {baseline: {cd, ddr, full: method}}."""
+    df, sel = _select(read_metrics(metrics), "table5", dataset=dataset, codec=codec, level=level)
+    if baselines is None:
+        baselines = pv.load_raw()["table5"]["baselines"]
+    val = {(m, k): v for m, k, v in zip(df["method"], df["metric"], df["value"])}
+    paper = pv.table5() if (pv.paper_dataset(sel["dataset"]) == "DIV2K"
+                            and pv.matches_setting(sel["codec"], sel["level"])) else None
+    variant_label = {"vanilla": "Vanilla", "cd": "With (1) cond. D", "ddr": "With (2) reg.", "full": "Ours (full)"}
+    cols = [Col("baseline", "Baseline", kind="text"), Col("variant", "Variant", kind="text"),
+            Col("source", "", kind="text"), Col("fid", "FID"), Col("psnr", "PSNR (dB)"),
+            Col("d_fid", "Δ FID", signed=True), Col("d_psnr", "Δ PSNR", signed=True)]
+    t = Table(f"Table 5: ablation on {sel['dataset']}, {sel['codec']} level {sel['level']}", cols,
+              group_keys=("baseline", "variant"))
+    present = set(df["method"])
+    for base, variants in baselines.items():
+        names = {"vanilla": base, **variants}
+        if not present & set(names.values()):
+            continue
+        v0 = {k: val.get((base, k), math.nan) for k in ("fid", "psnr")}
+        for variant in ("vanilla", "cd", "ddr", "full"):
+            m = names.get(variant)
+            if m is None:
+                continue
+            if m not in present:
+                ours = {k: Cell(math.nan, f"{m} not run") for k in ("fid", "psnr", "d_fid", "d_psnr")}
+            else:
+                f, p = val.get((m, "fid"), math.nan), val.get((m, "psnr"), math.nan)
+                ours = {"fid": f, "psnr": p,
+                        "d_fid": math.nan if variant == "vanilla" else f - v0["fid"],
+                        "d_psnr": math.nan if variant == "vanilla" else p - v0["psnr"]}
+            ours = {"baseline": method_label(base), "variant": variant_label[variant], **ours}
+            prow = None
+            if paper is not None:
+                hit = paper[(paper.baseline == base) & (paper.variant == variant)]
+                prow = None if hit.empty else hit.iloc[0].to_dict()
+            t.rows += _triplet(ours, prow, ["fid", "psnr", "d_fid", "d_psnr"])
+    t.notes.append("(1) conditional discriminator only; (2) domain-divergence regularization only; "
+                   "Δ to the vanilla baseline.")
+    return write_table(t, out_stem)
+
+
+# --------------------------------------------------------------------- domains, rates
+
+def table_domains(domains: Source, out_stem, methods: Sequence[str] | None = None) -> pd.DataFrame:
+    """Numbers behind the triangle figures (Figs. 3, 8, 9): S_CR, S_CE, S_RE and the
+    deviation (eq. 1) per metric / dataset / setting / method, with the paper's."""
+    df = read_domains(domains)
+    if methods is not None:
+        df = df[df["method"].isin(methods)]
+    paper = pv.domains()
+    cols = [Col("metric", "Metric", kind="text"), Col("dataset", "Dataset", kind="text"),
+            Col("codec", "Codec", kind="text"), Col("level", "Level", kind="text"),
+            Col("method", "Method", kind="text"), Col("source", "", kind="text"),
+            Col("S_CR", "S(C,R)", "$S_{C,R}$"), Col("S_CE", "S(C,E)", "$S_{C,E}$"),
+            Col("S_RE", "S(R,E)", "$S_{R,E}$"), Col("deviation_pct", "Deviation (%)", "Deviation (\\%)",
+                                                    signed=True)]
+    t = Table("Domain distances and enhancement-bias deviation (eq. 1)", cols,
+              group_keys=("metric", "dataset", "codec", "level", "method"))
+    order = {m: i for i, m in enumerate(order_methods(df["method"]))}
+    df = df.assign(_o=df["method"].map(order), _l=df["level"].map(level_key)).sort_values(
+        ["metric", "dataset", "codec", "_l", "_o"])
+    keys = ["S_CR", "S_CE", "S_RE", "deviation_pct"]
+    for _, r in df.iterrows():
+        dev = r.deviation_pct
+        if math.isnan(_num(dev)) and r.S_CR > 0:
+            dev = (r.S_CE**2 - r.S_RE**2) / r.S_CR**2 * 100
+        ours = {"metric": metric_label(r.metric), "dataset": r.dataset, "codec": r.codec, "level": r.level,
+                "method": method_label(r.method), "S_CR": r.S_CR, "S_CE": r.S_CE, "S_RE": r.S_RE,
+                "deviation_pct": dev}
+        prow = None
+        pds = pv.paper_dataset(r.dataset)
+        if pds and pv.matches_setting(r.codec, r.level):
+            hit = paper[(paper.metric == r.metric) & (paper.dataset == pds) & (paper.method == r.method)]
+            prow = None if hit.empty else hit.iloc[0].to_dict()
+        t.rows += _triplet(ours, prow, keys)
+    t.notes.append("Deviation = (S_CE² − S_RE²) / S_CR² × 100 %; negative: enhancement domain "
+                   "closer to the compression domain (biased).")
+    return write_table(t, out_stem)
+
+
+def rate_summary(rates: Source, out_stem) -> pd.DataFrame:
+    """Mean bits per pixel per dataset / codec / level, with the codec backend."""
+    df = read_rates(rates)
+    df = df.assign(_l=df["level"].map(level_key)).sort_values(["dataset", "codec", "_l"])
+    cols = [Col("dataset", "Dataset", kind="text"), Col("codec", "Codec", kind="text"),
+            Col("level", "Level", kind="text"), Col("bpp", "bpp"), Col("images", "Images", kind="int"),
+            Col("backend", "Backend", kind="text")]
+    t = Table("Rate: mean bits per pixel of the compressed images", cols)
+    t.rows = [{c.key: r[c.key] for c in cols} for _, r in df.iterrows()]
+    return write_table(t, out_stem)

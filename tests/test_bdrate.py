@@ -1,0 +1,88 @@
+import math
+
+import bjontegaard
+import numpy as np
+import pytest
+
+from debiasqe.bdrate import BDResult, bd_rate
+
+RATES = np.array([0.12, 0.25, 0.48, 0.90, 1.70])
+PSNR = np.array([28.1, 30.6, 33.0, 35.7, 38.2])
+
+
+@pytest.mark.parametrize("method", ["pchip", "akima"])
+def test_rate_scaled_by_0p8_is_minus_20_percent_exactly(method):
+    r = bd_rate(RATES, PSNR, 0.8 * RATES, PSNR, lower_better=False, method=method)
+    assert r.ok and r.reason is None
+    assert r.value == pytest.approx(-20.0, abs=1e-9)
+    assert r.overlap == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("method", ["pchip", "akima"])
+def test_linear_log_rate_with_quality_shift(method):
+    # q = a + b*log10(R); test gains d in quality at every rate -> test needs
+    # log10 rate lower by d/b everywhere: BD-BR = 10**(-d/b) - 1 exactly
+    # (both interpolants reproduce straight lines).
+    a, b, d = 35.0, 12.0, 1.5
+    q = a + b * np.log10(RATES)
+    r = bd_rate(RATES, q, RATES, q + d, lower_better=False, method=method)
+    assert r.value == pytest.approx((10 ** (-d / b) - 1) * 100, abs=1e-9)
+
+
+@pytest.mark.parametrize("method", ["pchip", "akima"])
+def test_matches_bjontegaard_package_on_curved_data(method):
+    rng = np.random.default_rng(0)
+    rt = RATES * 1.07
+    qt = PSNR + np.sort(rng.uniform(0.1, 0.6, size=5))
+    ours = bd_rate(RATES, PSNR, rt, qt, lower_better=False, method=method)
+    ref = bjontegaard.bd_rate(RATES, PSNR, rt, qt, method=method, min_overlap=0)
+    assert ours.value == pytest.approx(ref, rel=1e-12)
+
+
+def test_lower_better_is_negated():
+    lpips = np.array([0.40, 0.31, 0.22, 0.15, 0.10])
+    better = lpips - 0.02  # lower LPIPS at the same rate: fewer bits needed
+    r = bd_rate(RATES, lpips, RATES, better, lower_better=True)
+    assert r.ok and r.value < 0
+    ref = bjontegaard.bd_rate(RATES, -lpips, RATES, -better, method="pchip", min_overlap=0)
+    assert r.value == pytest.approx(ref, rel=1e-12)
+    # the same numbers read as higher-better are "quality falls with rate"
+    bad = bd_rate(RATES, lpips, RATES, better, lower_better=False)
+    assert math.isnan(bad.value) and "increasing" in bad.reason
+    # unsorted input points are fine
+    perm = [3, 0, 4, 1, 2]
+    r2 = bd_rate(RATES[perm], lpips[perm], RATES, better, lower_better=True)
+    assert r2.value == pytest.approx(r.value, rel=1e-12)
+
+
+def test_no_overlap_gives_nan_with_reason():
+    r = bd_rate(RATES, PSNR, RATES, PSNR + 20, lower_better=False)
+    assert isinstance(r, BDResult) and math.isnan(r.value) and not r.ok
+    assert "overlap" in r.reason
+
+
+def test_partial_overlap_notes_it():
+    r = bd_rate(RATES, PSNR, RATES, PSNR + 6, lower_better=False)
+    assert r.ok and r.note and "overlap" in r.note
+
+
+@pytest.mark.parametrize(
+    "rt, qt, words",
+    [
+        (RATES[:3], PSNR[:3], "at least 4"),
+        (RATES, [28.1, 31.0, 30.0, 35.7, 38.2], "strictly"),
+        (RATES, [np.nan] * 5, "unavailable"),
+        (RATES, [28.1, np.nan, 33.0, 35.7, 38.2], "missing"),
+        ([0.0, 0.25, 0.48, 0.9, 1.7], PSNR, "non-positive"),
+        (RATES[:4], PSNR, "rates but"),
+    ],
+)
+def test_bad_curves_never_raise(rt, qt, words):
+    r = bd_rate(RATES, PSNR, rt, qt, lower_better=False)
+    assert math.isnan(r.value) and words in r.reason
+    assert math.isnan(float(r))
+
+
+def test_unknown_interpolation_is_a_programming_error():
+    with pytest.raises(ValueError):
+        bd_rate(RATES, PSNR, RATES, PSNR, lower_better=False, method="linear")
