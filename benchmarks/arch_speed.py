@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default="tiny,paper", help="comma-separated: tiny, paper")
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--hw", type=int, default=128, help="patch side")
-    ap.add_argument("--reps", type=int, default=3, help="timed passes after one warm-up")
+    ap.add_argument("--reps", type=int, default=2, help="timed passes after one warm-up")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     args = ap.parse_args(argv)
     if args.threads:
