@@ -1,0 +1,34 @@
+"""AR-CNN (Dong et al., ICCV 2015): four conv layers, residual output.
+
+Layout as in the authors' re-implementation: conv(k9) -> ReLU -> conv(k7)
+-> ReLU -> conv(k1) -> ReLU -> conv(k5), plus the input.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ARCNN(nn.Module):
+    def __init__(
+        self,
+        io_channels: int = 3,
+        channels: tuple[int, int, int] = (64, 32, 16),
+        kernels: tuple[int, int, int, int] = (9, 7, 1, 5),
+    ) -> None:
+        super().__init__()
+        c1, c2, c3 = channels
+        k1, k2, k3, k4 = kernels
+        self.layers = nn.Sequential(
+            nn.Conv2d(io_channels, c1, k1, padding=k1 // 2),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, k2, padding=k2 // 2),
+            nn.ReLU(),
+            nn.Conv2d(c2, c3, k3, padding=k3 // 2),
+            nn.ReLU(),
+            nn.Conv2d(c3, io_channels, k4, padding=k4 // 2),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.layers(x)

@@ -1,0 +1,24 @@
+"""DCAD (Wang et al., DCC 2017): a plain 10-conv residual CNN.
+
+Input conv, ``num_blocks`` (ReLU, conv) pairs, ReLU, output conv; the
+network predicts a residual that is added to the input. With the default 8
+blocks there are 10 conv layers in all.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class DCAD(nn.Module):
+    def __init__(self, io_channels: int = 3, mid_channels: int = 64, num_blocks: int = 8) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(io_channels, mid_channels, 3, padding=1)]
+        for _ in range(num_blocks):
+            layers += [nn.ReLU(), nn.Conv2d(mid_channels, mid_channels, 3, padding=1)]
+        layers += [nn.ReLU(), nn.Conv2d(mid_channels, io_channels, 3, padding=1)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.layers(x)
