@@ -304,3 +304,19 @@ def test_sigkill_resume_is_bitwise_equal(tmp_path):
     # the log has each step once, in order
     steps = [int(l.split(",")[0]) for l in (killed / "train_log.csv").read_text().splitlines()[1:]]
     assert steps == list(range(1, 25))
+
+
+# ------------------------------------------------- real networks from the registry
+
+
+@pytest.mark.parametrize("recipe,patch", [("realesrgan", 32), ("esrgan", 128)])
+def test_registry_networks_debias_smoke(tmp_path, recipe, patch):
+    """rrdbnet (tiny) + the registry's discriminator + random-init VGG-19."""
+    c = cfg(recipe, iters=1, batch=1, patch=patch, size="tiny", generator="rrdbnet",
+            conditional_d=True, ddr={"weight": 0.1}, pretrained="random")
+    data = PairSet(n=2, size=patch)
+    tr = Trainer(c, data, tmp_path)
+    assert next(tr.D.parameters()).shape[1] == 6
+    model = tr.run()
+    meta = ckpt.load(model)["meta"]
+    assert meta["provenance"]["vgg_weights"]["sha256"] == "random-init"

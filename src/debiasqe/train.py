@@ -321,7 +321,7 @@ def _build_discriminator(cfg: dict) -> nn.Module:
 def _build_features(cfg: dict, layers: list[str]) -> nn.Module:
     from .archs.vgg import VGGFeatures
 
-    return VGGFeatures(layers, before_relu=True, input_norm=True, pretrained=cfg["pretrained"])
+    return VGGFeatures(layers, before_relu=True, input_norm=True, policy=cfg["pretrained"])
 
 
 def _features_provenance(net: nn.Module | None):
@@ -330,7 +330,18 @@ def _features_provenance(net: nn.Module | None):
     prov = getattr(net, "provenance", None)
     if callable(prov):
         prov = prov()
-    return prov if prov is not None else "unknown (injected feature extractor)"
+    return _plain(prov) if prov is not None else "unknown (injected feature extractor)"
+
+
+def _plain(obj):
+    """``obj`` as plain containers / scalars / str (weights_only-loadable)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)
 
 
 def _resolve_device(name: str) -> torch.device:
@@ -532,7 +543,7 @@ class Trainer:
     def state(self, step: int) -> dict:
         s = {
             "step": step,
-            "config": _fingerprint(self.cfg),
+            "config": _plain(_fingerprint(self.cfg)),
             "generator": self.G.state_dict(),
             "ema": self.ema.state_dict(),
             "opt_g": self.opt_g.state_dict(),
@@ -545,7 +556,7 @@ class Trainer:
         return s
 
     def load_state(self, s: dict) -> int:
-        mine = _fingerprint(self.cfg)
+        mine = _plain(_fingerprint(self.cfg))
         if s.get("config") != mine:
             theirs = s.get("config") or {}
             diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
@@ -567,7 +578,7 @@ class Trainer:
     def meta(self, step: int) -> dict:
         c = self.cfg
         return {
-            "config": c,
+            "config": _plain(c),
             "step": step,
             "provenance": base_record(
                 seed=c["seed"],
