@@ -1,0 +1,1 @@
+"""Dataset acquisition (download, verify, extract, split) and training patches."""

@@ -1,0 +1,258 @@
+"""Safe extraction of zip and tar(.gz/.bz2/.xz) archives.
+
+- Every member name is checked before anything is written: absolute paths,
+  drive letters, ``..`` components, NUL bytes, symlinks or hardlinks whose
+  target leaves the extraction folder, device files and FIFOs make the whole
+  archive refused with :class:`UnsafeArchiveError` naming archive and member.
+- Links that stay inside are not created as links: a hardlink becomes a
+  copy of its (already extracted) target, a symlink is skipped with a warning.
+  Files are written by us (never ``extractall``) with mode 0644/0755 dirs.
+- ``max_bytes`` caps the unpacked size: the declared sizes are summed up
+  front, and the bytes actually written are counted while writing.
+- Extraction goes into a hidden temporary sibling
+  ``.{target}.partial-XXXX`` that is renamed onto ``target`` only when
+  complete, with a marker ``.debiasqe-extracted.json`` inside; a killed
+  extraction leaves nothing that looks complete (stale partial folders of the
+  same target are removed by the next run).
+- The format is sniffed from the content, not the file name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import posixpath
+import shutil
+import stat
+import tarfile
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..errors import DebiasqeError, UnsafeArchiveError
+
+log = logging.getLogger(__name__)
+
+MARKER = ".debiasqe-extracted.json"
+CHUNK = 1 << 20
+GiB = 1 << 30
+
+
+class ArchiveError(DebiasqeError):
+    """An archive cannot be read, is too large, or its target is in the way."""
+
+
+@dataclass
+class _Member:
+    name: str              # normalised relative posix path
+    kind: str              # "file" | "dir" | "symlink" | "hardlink"
+    size: int
+    link: str | None       # link target as stored
+    ref: object            # ZipInfo or TarInfo
+
+
+def archive_format(path: str | os.PathLike) -> str:
+    """'zip' or 'tar' from the file's content; ArchiveError otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArchiveError(f"{path}: archive not found")
+    if zipfile.is_zipfile(path):
+        return "zip"
+    try:
+        if tarfile.is_tarfile(path):
+            return "tar"
+    except (OSError, tarfile.TarError, EOFError, zlib.error) as e:
+        raise ArchiveError(f"{path}: truncated or corrupt archive: {type(e).__name__}: {e}") from e
+    raise ArchiveError(f"{path}: not a zip or tar archive")
+
+
+def _normalise(archive: Path, raw: str) -> str:
+    """Relative posix path of a member, or UnsafeArchiveError."""
+    name = raw.replace("\\", "/")
+    if "\x00" in name:
+        raise UnsafeArchiveError(f"{archive}: member {raw!r} has a NUL byte in its name")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise UnsafeArchiveError(f"{archive}: member {raw!r} has an absolute path")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeArchiveError(f"{archive}: member {raw!r} would land outside the target ('..')")
+    return "/".join(parts)
+
+
+def _link_inside(archive: Path, member: str, link: str, *, relative_to_member: bool) -> str:
+    """The normalised in-archive path a link points at, or UnsafeArchiveError."""
+    target = link.replace("\\", "/")
+    if target.startswith("/") or (len(target) > 1 and target[1] == ":"):
+        raise UnsafeArchiveError(f"{archive}: member {member!r} links to absolute path {link!r}")
+    base = posixpath.dirname(member) if relative_to_member else ""
+    # walk the components: normpath on an anchored path would clamp '..' at '/'
+    depth = len([p for p in base.split("/") if p])
+    for part in target.split("/"):
+        if part in ("", "."):
+            continue
+        depth = depth - 1 if part == ".." else depth + 1
+        if depth < 0:
+            raise UnsafeArchiveError(f"{archive}: member {member!r} links outside the target ({link!r})")
+    return posixpath.normpath(posixpath.join("/", base, target)).lstrip("/")
+
+
+def _zip_members(archive: Path, zf: zipfile.ZipFile) -> Iterator[_Member]:
+    for info in zf.infolist():
+        name = _normalise(archive, info.filename)
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            link = zf.read(info).decode("utf-8", "replace")
+            yield _Member(name, "symlink", 0, link, info)
+        elif info.is_dir():
+            yield _Member(name, "dir", 0, None, info)
+        elif stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):  # 0: no unix type recorded
+            raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a special file (mode {oct(mode)})")
+        else:
+            yield _Member(name, "file", info.file_size, None, info)
+
+
+def _tar_members(archive: Path, tf: tarfile.TarFile) -> Iterator[_Member]:
+    for ti in tf.getmembers():
+        name = _normalise(archive, ti.name)
+        if ti.isreg():
+            yield _Member(name, "file", ti.size, None, ti)
+        elif ti.isdir():
+            yield _Member(name, "dir", 0, None, ti)
+        elif ti.issym():
+            yield _Member(name, "symlink", 0, ti.linkname, ti)
+        elif ti.islnk():
+            yield _Member(name, "hardlink", 0, ti.linkname, ti)
+        else:
+            raise UnsafeArchiveError(f"{archive}: member {ti.name!r} is a device file or FIFO; refused")
+
+
+def _check(archive: Path, members: list[_Member]) -> None:
+    for m in members:
+        if not m.name and m.kind != "dir":
+            raise UnsafeArchiveError(f"{archive}: a {m.kind} member has an empty name")
+        if m.kind == "symlink":
+            _link_inside(archive, m.name, m.link or "", relative_to_member=True)
+        elif m.kind == "hardlink":
+            # tar hardlink targets are relative to the archive root
+            _link_inside(archive, m.name, m.link or "", relative_to_member=False)
+
+
+def _clean_stale(target: Path) -> None:
+    for p in target.parent.glob(f".{target.name}.partial-*"):
+        log.info("removing stale partial extraction %s", p)
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def extract_archive(archive: str | os.PathLike, target: str | os.PathLike, *, max_bytes: int = 64 * GiB,
+                    include: Callable[[str], bool] | None = None, progress: bool = True) -> Path:
+    """Extract ``archive`` safely into the folder ``target``; return ``target``.
+
+    ``include(name)`` selects members to write (all are still safety-checked);
+    ``max_bytes`` is the ceiling on the unpacked bytes of selected members.
+    A ``target`` holding the completion marker is reused as it is; a
+    ``target`` without it is refused (remove it, it is not ours).
+    """
+    from tqdm import tqdm
+
+    archive, target = Path(archive), Path(target)
+    if (target / MARKER).is_file():
+        log.info("%s: already extracted", target)
+        return target
+    if target.exists():
+        raise ArchiveError(f"{target}: exists but is not a completed extraction of {archive.name}; remove it")
+    fmt = archive_format(archive)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(target)
+
+    with contextlib.ExitStack() as stack:
+        try:
+            if fmt == "zip":
+                handle = stack.enter_context(zipfile.ZipFile(archive))
+                members = list(_zip_members(archive, handle))
+            else:
+                handle = stack.enter_context(tarfile.open(archive, "r:*"))
+                members = list(_tar_members(archive, handle))
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
+            raise ArchiveError(f"{archive}: cannot read archive: {e}") from e
+        _check(archive, members)
+        chosen = [m for m in members if include is None or include(m.name)]
+        declared = sum(m.size for m in chosen if m.kind == "file")
+        if declared > max_bytes:
+            raise ArchiveError(f"{archive}: unpacks to {declared} bytes, over the ceiling of {max_bytes} "
+                               f"bytes (raise max_unpacked_gb if this is expected)")
+
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+        try:
+            root = tmp.resolve()
+            written = 0
+            bar = tqdm(total=declared, desc=f"extract {archive.name}", unit="B", unit_scale=True,
+                       unit_divisor=1024, disable=not progress, leave=False)
+            with bar:
+                for m in chosen:
+                    dest = tmp / m.name if m.name else tmp
+                    # defence in depth: nothing we create is a link, so this only trips on surprises
+                    if root != dest.parent.resolve() and root not in dest.parent.resolve().parents:
+                        raise UnsafeArchiveError(f"{archive}: member {m.name!r} resolves outside the target")
+                    if m.kind == "dir":
+                        dest.mkdir(parents=True, exist_ok=True)
+                        continue
+                    if m.kind == "symlink":
+                        log.warning("%s: member %r is a symlink; not extracted", archive, m.name)
+                        continue
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    if m.kind == "hardlink":
+                        src = tmp / _link_inside(archive, m.name, m.link or "", relative_to_member=False)
+                        if not src.is_file():
+                            log.warning("%s: hardlink %r to %r not extracted (target not selected)",
+                                        archive, m.name, m.link)
+                            continue
+                        shutil.copyfile(src, dest)
+                        written += src.stat().st_size
+                    else:
+                        with _open_member(archive, handle, fmt, m) as src, open(dest, "wb") as out:
+                            while block := _read(archive, m, src):
+                                written += len(block)
+                                if written > max_bytes:
+                                    raise ArchiveError(
+                                        f"{archive}: member {m.name!r} pushes the unpacked size over the "
+                                        f"ceiling of {max_bytes} bytes (sizes in the archive lie)")
+                                out.write(block)
+                                bar.update(len(block))
+                    if written > max_bytes:
+                        raise ArchiveError(f"{archive}: member {m.name!r} pushes the unpacked size over "
+                                           f"the ceiling of {max_bytes} bytes")
+                    os.chmod(dest, 0o644)
+            record = {"archive": str(archive), "archive_bytes": archive.stat().st_size, "format": fmt,
+                      "members": len(chosen), "unpacked_bytes": written}
+            (tmp / MARKER).write_text(json.dumps(record, indent=1) + "\n")
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    log.info("%s: extracted %d members (%d bytes) to %s", archive, len(chosen), written, target)
+    return target
+
+
+_READ_ERRORS = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError)
+
+
+def _open_member(archive: Path, handle, fmt: str, m: _Member):
+    try:
+        fh = handle.open(m.ref) if fmt == "zip" else handle.extractfile(m.ref)
+    except _READ_ERRORS as e:
+        raise ArchiveError(f"{archive}: member {m.name!r}: cannot read: {e}") from e
+    if fh is None:  # pragma: no cover - regular tar members always have data
+        raise ArchiveError(f"{archive}: member {m.name!r} has no data")
+    return fh
+
+
+def _read(archive: Path, m: _Member, fh) -> bytes:
+    try:
+        return fh.read(CHUNK)
+    except _READ_ERRORS as e:
+        raise ArchiveError(f"{archive}: member {m.name!r}: corrupt or truncated: {e}") from e
