@@ -320,3 +320,28 @@ def test_registry_networks_debias_smoke(tmp_path, recipe, patch):
     model = tr.run()
     meta = ckpt.load(model)["meta"]
     assert meta["provenance"]["vgg_weights"]["sha256"] == "random-init"
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_paired_patch_dataset_per_level_and_per_codec(tmp_path, levels):
+    """train_per level (one compressed array) or codec (a list of arrays)."""
+    import numpy as np
+    from PIL import Image
+
+    from debiasqe.data.patches import PairedPatchDataset, extract_patches
+
+    rng = np.random.default_rng(0)
+    raw_png = tmp_path / "raw.png"
+    img = rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    Image.fromarray(img).save(raw_png)
+    extract_patches([raw_png], 32, 16, tmp_path / "raw.npy", progress=False)
+    comps = []
+    for lv in range(levels):
+        p = tmp_path / f"comp{lv}.png"
+        Image.fromarray((img // (2 + lv)).astype(np.uint8)).save(p)
+        extract_patches([p], 32, 16, tmp_path / f"comp{lv}.npy", names=["raw"], progress=False)
+        comps.append(tmp_path / f"comp{lv}.npy")
+    ds = PairedPatchDataset(tmp_path / "raw.npy", comps[0] if levels == 1 else comps, augment=False)
+    assert len(ds) == 4 * levels
+    model = Trainer(cfg("fidelity", iters=2, patch=24), ds, tmp_path / "out", **nets("fidelity")).run()
+    assert model.is_file()

@@ -29,6 +29,7 @@ import io
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -372,6 +373,12 @@ class Trainer:
         cfg = self.cfg = resolve_config(config)
         self.out_dir = Path(out_dir)
         self.dataset = dataset
+        if cfg["augment"] and getattr(dataset, "augment", False):
+            warnings.warn(
+                f"{type(dataset).__name__} augments by itself and the trainer augments too; build it with "
+                "augment=False (the trainer's crops/flips are a function of (seed, step), needed for exact resume)",
+                RuntimeWarning, stacklevel=2,
+            )
         self.device = _resolve_device(cfg["device"])
         self.amp = cfg["amp"] == "bf16"
         self.mem_format = torch.channels_last if cfg["channels_last"] else torch.contiguous_format
