@@ -4,7 +4,8 @@ Times ``Trainer.train_step`` (G step + D step + EMA, no data loading) for
 esrgan vs esrgan_debias and realesrgan vs realesrgan_debias (debias =
 conditional discriminator + domain-divergence regularization), with
 interleaved repetitions, and prints debias/vanilla ratios of the median
-step time. Networks come from the registry; VGG-19 is random-init (same
+step time, plus the ratio of FLOPs per step (torch.utils.flop_counter),
+which does not depend on machine load. Networks come from the registry; VGG-19 is random-init (same
 cost as pretrained). Target: debiasing costs <= 15 % per iteration.
 
     python benchmarks/train_step.py                 # tiny networks
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -50,7 +52,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, size {args.size}, batch {args.batch}")
 
     tmp = tempfile.TemporaryDirectory()
-    trainers, batches = {}, {}
+    trainers, batches, flops = {}, {}, {}
     for recipe, patch in PAIRS:
         g = torch.Generator().manual_seed(0)
         raw = torch.rand(args.batch, 3, patch, patch, generator=g)
@@ -62,8 +64,9 @@ def main() -> None:
                        device="cpu", pretrained="random", progress=False,
                        conditional_d=debias, ddr={"weight": 0.1} if debias else None)
             trainers[name] = Trainer(cfg, Noise(), Path(tmp.name) / name)
-            for _ in range(1):  # warm-up
+            with FlopCounterMode(display=False) as fc:  # also the warm-up step
                 trainers[name].train_step(*batches[recipe])
+            flops[name] = fc.get_total_flops()
     times = {n: [] for n in trainers}
     for _ in range(args.reps):
         for name, tr in trainers.items():  # interleaved
@@ -72,13 +75,15 @@ def main() -> None:
             for _ in range(args.steps):
                 tr.train_step(raw, comp)
             times[name].append((time.perf_counter() - t0) / args.steps)
-    print(f"\n{'method':<20}{'median s/iter':>14}{'min':>10}")
+    print(f"\n{'method':<20}{'median s/iter':>14}{'min':>10}{'GFLOP/iter':>12}")
     for name, ts in times.items():
-        print(f"{name:<20}{statistics.median(ts):>14.4f}{min(ts):>10.4f}")
-    print("\nratio debias / vanilla (median step time; target <= 1.15):")
+        print(f"{name:<20}{statistics.median(ts):>14.4f}{min(ts):>10.4f}{flops[name] / 1e9:>12.2f}")
+    print("\nratio debias / vanilla (target <= 1.15):")
+    print(f"  {'recipe':<12}{'patch':>6}{'median time':>13}{'min time':>10}{'FLOPs':>8}")
     for recipe, patch in PAIRS:
-        r = statistics.median(times[recipe + "_debias"]) / statistics.median(times[recipe])
-        print(f"  {recipe:<12} patch {patch:>3}: {r:.3f}")
+        d, v = times[recipe + "_debias"], times[recipe]
+        print(f"  {recipe:<12}{patch:>6}{statistics.median(d) / statistics.median(v):>13.3f}"
+              f"{min(d) / min(v):>10.3f}{flops[recipe + '_debias'] / flops[recipe]:>8.3f}")
 
 
 if __name__ == "__main__":

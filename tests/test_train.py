@@ -345,3 +345,13 @@ def test_paired_patch_dataset_per_level_and_per_codec(tmp_path, levels):
     assert len(ds) == 4 * levels
     model = Trainer(cfg("fidelity", iters=2, patch=24), ds, tmp_path / "out", **nets("fidelity")).run()
     assert model.is_file()
+
+
+def test_bf16_autocast_and_channels_last_on_cpu(tmp_path):
+    """The GPU speed switches run (on CPU here); losses stay finite and fp32."""
+    rows = []
+    c = cfg("realesrgan", iters=2, amp="bf16", channels_last=True, conditional_d=True, ddr={"weight": 0.1})
+    tr = Trainer(c, PairSet(), tmp_path, **nets("realesrgan", True))
+    tr.run(on_step=lambda s, r: rows.append(r))
+    assert all(torch.isfinite(torch.tensor([r[k] for k in tr.terms])).all() for r in rows)
+    assert all(p.dtype == torch.float32 for p in tr.ema.module.parameters())
