@@ -1,0 +1,106 @@
+"""Checkpoint and final-weights files of a training run.
+
+* ``{out_dir}/checkpoint.pt``: everything needed to resume bit-for-bit
+  (networks, EMA, optimisers, schedulers, RNG states, step); written
+  atomically every ``checkpoint_every`` steps.
+* ``{out_dir}/model.pt``: ``{"state_dict": EMA generator weights, "meta": {...}}``
+  written once at the end; ``meta`` holds the resolved method config and the
+  provenance record.
+
+Everything is loaded with ``torch.load(..., weights_only=True)``: RNG states
+are stored as tensors and plain Python containers only.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .atomic import atomic_path
+from .errors import ConfigError
+
+CHECKPOINT_NAME = "checkpoint.pt"
+MODEL_NAME = "model.pt"
+
+
+def save(path: str | Path, obj: dict) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load(path: str | Path, map_location="cpu") -> dict:
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # corrupt or foreign file
+        raise ConfigError(f"{path}: not a readable debiasqe checkpoint ({type(exc).__name__}: {exc})") from None
+
+
+# ------------------------------------------------------------------------ RNG
+
+
+def rng_state() -> dict:
+    """RNG states of torch (CPU and CUDA), numpy and python, weights_only-safe."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "name": np_state[0],
+            "keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": [py_state[0], list(py_state[1]), py_state[2]],
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(
+        (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --------------------------------------------------------------- model files
+
+
+def generator_weights(path: str | Path) -> dict:
+    """Generator weights from a ``model.pt`` (EMA) or a ``checkpoint.pt``
+    (its EMA if present, else the generator): the stage-1 ``init_from``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"init_from: {path} does not exist (expected a stage-1 model.pt or checkpoint.pt)")
+    obj = load(path)
+    if not isinstance(obj, dict):
+        raise ConfigError(f"init_from: {path} holds no weights dict")
+    for key in ("state_dict", "ema", "params_ema", "generator", "params"):
+        if key in obj and isinstance(obj[key], dict):
+            return obj[key]
+    if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return obj  # a bare state_dict
+    raise ConfigError(
+        f"init_from: {path} has none of the keys state_dict/ema/params_ema/generator/params"
+    )
+
+
+def model_meta(path: str | Path) -> dict:
+    """The ``meta`` dict of a ``model.pt``."""
+    obj = load(path)
+    if not isinstance(obj, dict) or "meta" not in obj:
+        raise ConfigError(f"{path}: not a debiasqe model.pt (no 'meta')")
+    return obj["meta"]

@@ -1,0 +1,673 @@
+"""One Trainer for the fidelity and adversarial recipes, with the paper's
+debias switches (conditional discriminator, domain-divergence regularization).
+
+Usage (the CLI / Snakemake rule passes the validated method config)::
+
+    from debiasqe.train import train
+    train({"generator": "rrdbnet", "recipe": "esrgan", "conditional_d": True,
+           "ddr": {"weight": 0.1}, "init_from": "stage1/model.pt"},
+          dataset, "results/train/esrgan_debias/bpg/37")
+
+``dataset`` is any ``torch.utils.data.Dataset`` of ``(raw, compressed)``
+pairs (float CHW in [0, 1], e.g. ``debiasqe.data.patches.PairedPatchDataset``
+over one compressed array or a list of them). Build it with ``augment=False``:
+the trainer crops and augments (flips / transpose) itself as a deterministic
+function of ``(seed, step, slot)``, which is what lets a killed run resume to
+bit-identical weights on CPU.
+
+Files in ``out_dir``: ``checkpoint.pt`` (every ``checkpoint_every`` steps,
+atomic), ``train_log.csv`` (one row every ``log_every`` steps) and, at the end
+only, ``model.pt`` (EMA generator + ``meta``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import io
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from . import checkpoint as ckpt
+from .atomic import write_text
+from .ema import EMA
+from .errors import ConfigError, TrainingDivergedError
+from .losses import (
+    REDUCTIONS,
+    domain_divergence,
+    perceptual_loss,
+    pixel_loss,
+    ragan_d_loss,
+    ragan_g_loss,
+    vanilla_d_loss,
+    vanilla_g_loss,
+)
+from .provenance import base_record, sha256_file
+from .recipes import RECIPES, recipe
+
+LOG_NAME = "train_log.csv"
+
+#: Method-config keys beyond the recipe's own (which may all be overridden).
+GENERAL_DEFAULTS: dict = {
+    "generator": None,          # name in debiasqe.archs' registry
+    "size": "tiny",             # "paper" | "tiny"
+    "generator_args": {},       # extra kwargs for build_generator
+    "d_size": None,             # discriminator size; None = size
+    "recipe": None,             # fidelity | esrgan | realesrgan
+    "conditional_d": False,     # D sees concat(I, I_C): 6 channels
+    "ddr": None,                # None/False | True | {weight, layers, reduction}
+    "init_from": None,          # stage-1 model.pt / checkpoint.pt (GAN recipes)
+    "lr_d": None,               # discriminator lr; None = lr
+    "augment": True,            # flips + transpose (BasicSR use_hflip/use_rot)
+    "seed": 0,
+    "device": "auto",           # cpu | cuda | cuda:N | auto
+    "amp": "none",              # bf16 | none
+    "channels_last": False,
+    "compile": False,
+    "checkpoint_every": 5000,
+    "log_every": 100,
+    "num_workers": 0,
+    "pretrained": "auto",       # VGG weights policy: required | auto | random
+    "progress": True,
+}
+#: keys a schema may carry that the trainer does not use.
+IGNORED_KEYS = {"name", "label", "description", "train_per", "stage", "paper_name"}
+#: keys that may change between a run and its resumption.
+RUNTIME_KEYS = {"device", "num_workers", "checkpoint_every", "log_every", "progress", "compile", "init_from"}
+
+
+# ----------------------------------------------------------------- config
+
+
+def resolve_config(method: dict) -> dict:
+    """Merge a method config over its recipe's defaults and check it.
+
+    Returns a new plain dict holding every key of ``GENERAL_DEFAULTS`` and of
+    the recipe, ``ddr`` normalised to ``None`` or ``{weight, layers, reduction}``.
+    """
+    if not isinstance(method, dict):
+        raise ConfigError(f"train config: expected a mapping, got {type(method).__name__}")
+    name = method.get("recipe")
+    if name not in RECIPES:
+        raise ConfigError(f"train config: recipe {name!r} unknown; expected one of {sorted(RECIPES)}")
+    cfg = copy.deepcopy(GENERAL_DEFAULTS)
+    cfg.update(recipe(name))
+    unknown = sorted(set(method) - set(cfg) - IGNORED_KEYS)
+    if unknown:
+        raise ConfigError(f"train config: unknown key(s) {unknown}; allowed: {sorted(cfg)}")
+    for k, v in method.items():
+        if k in cfg:
+            cfg[k] = copy.deepcopy(v)
+
+    def need(cond: bool, msg: str):
+        if not cond:
+            raise ConfigError(f"train config ({name}): {msg}")
+
+    for k in ("iters", "batch", "patch", "checkpoint_every", "log_every"):
+        need(isinstance(cfg[k], int) and cfg[k] > 0, f"{k} must be a positive integer, got {cfg[k]!r}")
+    need(isinstance(cfg["num_workers"], int) and cfg["num_workers"] >= 0, "num_workers must be >= 0")
+    need(isinstance(cfg["seed"], int) and cfg["seed"] >= 0, "seed must be an integer >= 0")
+    need(cfg["amp"] in ("bf16", "none"), f"amp must be bf16 or none, got {cfg['amp']!r}")
+    need(cfg["pretrained"] in ("required", "auto", "random"), "pretrained must be required, auto or random")
+    need(isinstance(cfg["device"], str) and (cfg["device"] in ("cpu", "auto") or cfg["device"].startswith("cuda")),
+         f"device must be cpu, cuda[:N] or auto, got {cfg['device']!r}")
+    need(cfg["scheduler"] in ("cosine", "multistep", "constant"), "scheduler must be cosine, multistep or constant")
+    if cfg["scheduler"] == "multistep":
+        need(isinstance(cfg["milestones"], (list, tuple)), "multistep scheduler needs milestones (a list)")
+    need(0.0 <= float(cfg["ema"]) < 1.0, "ema (decay) must be in [0, 1)")
+    need(cfg["gan"] in (None, "vanilla", "ragan"), "gan must be vanilla, ragan or null")
+    if cfg["gan"] is None:
+        need(not cfg["conditional_d"], "conditional_d needs an adversarial recipe (esrgan, realesrgan)")
+    else:
+        need(cfg["discriminator"] in ("vgg", "unet"), "discriminator must be vgg or unet")
+    pl = cfg["perceptual_layers"]
+    need(pl is None or (isinstance(pl, dict) and pl), "perceptual_layers must be a non-empty mapping or null")
+
+    ddr = cfg["ddr"]
+    if ddr in (None, False):
+        cfg["ddr"] = None
+    else:
+        if ddr is True:
+            ddr = {}
+        need(isinstance(ddr, dict), "ddr must be null, true or a mapping {weight, layers, reduction}")
+        bad = sorted(set(ddr) - {"weight", "layers", "reduction"})
+        need(not bad, f"ddr: unknown key(s) {bad}")
+        weight = ddr.get("weight")
+        weight = cfg["ddr_weight"] if weight is None else float(weight)
+        layers = ddr.get("layers") or pl
+        need(isinstance(layers, dict) and layers,
+             "ddr.layers must be given (a mapping layer -> weight) when the recipe has no perceptual layers")
+        reduction = ddr.get("reduction") or "mean"
+        need(reduction in REDUCTIONS, f"ddr.reduction must be one of {list(REDUCTIONS)}")
+        need(weight > 0, "ddr.weight must be > 0")
+        cfg["ddr"] = {"weight": weight, "layers": dict(layers), "reduction": reduction}
+    if cfg["lr_d"] is None:
+        cfg["lr_d"] = cfg["lr"]
+    if cfg["d_size"] is None:
+        cfg["d_size"] = cfg["size"]
+    return cfg
+
+
+def _fingerprint(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k not in RUNTIME_KEYS}
+
+
+# ------------------------------------------------------------------- data
+
+
+def _seed(*words: int) -> int:
+    """A 63-bit seed that is a pure function of ``words``."""
+    return int(np.random.SeedSequence([int(w) for w in words]).generate_state(2, dtype=np.uint64)[0] >> 1)
+
+
+class StepBatchSampler(Sampler):
+    """Batches as a pure function of (seed, step): a per-epoch permutation of
+    the dataset (epoch = position // len), and per slot a sample seed that
+    drives the crop and augmentation. Starting at ``start_step`` gives the
+    same batches the uninterrupted run would have drawn from there on."""
+
+    def __init__(self, n: int, batch: int, seed: int, start_step: int, end_step: int):
+        if n <= 0:
+            raise ConfigError("training dataset is empty")
+        self.n, self.batch, self.seed = n, batch, seed
+        self.start, self.end = start_step, end_step
+        self._perm_epoch, self._perm = None, None
+
+    def _perm_for(self, epoch: int) -> list[int]:
+        if self._perm_epoch != epoch:
+            g = torch.Generator().manual_seed(_seed(self.seed, epoch, 0xDA7A))
+            self._perm = torch.randperm(self.n, generator=g).tolist()
+            self._perm_epoch = epoch
+        return self._perm
+
+    def keys(self, step: int) -> list[tuple[int, int]]:
+        """(dataset index, sample seed) for each slot of step ``step`` (0-based)."""
+        out = []
+        for j in range(self.batch):
+            k = step * self.batch + j
+            idx = self._perm_for(k // self.n)[k % self.n]
+            out.append((idx, _seed(self.seed, step, j, 0xA116)))
+        return out
+
+    def __iter__(self):
+        for s in range(self.start, self.end):
+            yield self.keys(s)
+
+    def __len__(self):
+        return self.end - self.start
+
+
+def _to_chw_float(x) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    if x.dtype == torch.uint8:
+        x = x.float() / 255.0
+    return x.float()
+
+
+class CropAugment(Dataset):
+    """Wraps a dataset of (raw, comp) pairs; ``ds[(idx, seed)]`` returns the pair
+    cropped to ``patch`` and flipped/transposed, both decided by ``seed``."""
+
+    def __init__(self, base: Dataset, patch: int, augment: bool):
+        self.base, self.patch, self.augment = base, patch, augment
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, key):
+        idx, seed = key
+        raw, comp = self.base[idx]
+        raw, comp = _to_chw_float(raw), _to_chw_float(comp)
+        if raw.shape != comp.shape:
+            raise ConfigError(f"training pair {idx}: raw {tuple(raw.shape)} vs compressed {tuple(comp.shape)}")
+        g = torch.Generator().manual_seed(seed)
+        h, w = raw.shape[-2:]
+        p = self.patch
+        if h < p or w < p:
+            raise ConfigError(f"training pair {idx}: {h}x{w} smaller than patch {p}")
+        top = int(torch.randint(0, h - p + 1, (1,), generator=g))
+        left = int(torch.randint(0, w - p + 1, (1,), generator=g))
+        raw = raw[..., top:top + p, left:left + p]
+        comp = comp[..., top:top + p, left:left + p]
+        if self.augment:
+            code = int(torch.randint(0, 8, (1,), generator=g))
+            raw, comp = _augment(raw, code), _augment(comp, code)
+        return raw.contiguous(), comp.contiguous()
+
+
+def _augment(x: torch.Tensor, code: int) -> torch.Tensor:
+    """BasicSR ``augment(hflip, rotation)``: hflip, vflip, transpose (bits of code)."""
+    if code & 1:
+        x = x.flip(-1)
+    if code & 2:
+        x = x.flip(-2)
+    if code & 4:
+        x = x.transpose(-1, -2)
+    return x
+
+
+# -------------------------------------------------------------------- log
+
+
+class CsvLog:
+    """Per-step CSV log. Rows are appended as whole lines and flushed; a resumed
+    run first rewrites the file (atomically) without the rows past its
+    checkpoint, so a killed run leaves no duplicate or partial rows behind."""
+
+    def __init__(self, path: Path, columns: list[str], resume_step: int):
+        self.path, self.columns = path, columns
+        header = ",".join(columns) + "\n"
+        kept = [header]
+        if resume_step > 0 and path.is_file():
+            lines = path.read_text().splitlines(keepends=True)
+            if lines and lines[0] == header:
+                for line in lines[1:]:
+                    if not line.endswith("\n"):
+                        break
+                    try:
+                        if int(line.split(",", 1)[0]) <= resume_step:
+                            kept.append(line)
+                    except ValueError:
+                        break
+        write_text(path, "".join(kept))
+        self.fh = open(path, "a", encoding="utf-8")
+
+    def write(self, row: dict) -> None:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow([_fmt(row.get(c, "")) for c in self.columns])
+        self.fh.write(buf.getvalue())
+        self.fh.flush()
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _fmt(v):
+    return f"{v:.6g}" if isinstance(v, float) else v
+
+
+# ---------------------------------------------------------------- builders
+
+
+def _build_generator(cfg: dict) -> nn.Module:
+    if not cfg["generator"]:
+        raise ConfigError("train config: generator is required")
+    from .archs import build_generator
+
+    return build_generator(cfg["generator"], size=cfg["size"], **(cfg["generator_args"] or {}))
+
+
+def _build_discriminator(cfg: dict) -> nn.Module:
+    from .archs import build_discriminator
+
+    return build_discriminator(
+        kind=cfg["discriminator"],
+        in_channels=6 if cfg["conditional_d"] else 3,
+        size=cfg["d_size"],
+        input_size=cfg["patch"],
+    )
+
+
+def _build_features(cfg: dict, layers: list[str]) -> nn.Module:
+    from .archs.vgg import VGGFeatures
+
+    return VGGFeatures(layers, before_relu=True, input_norm=True, policy=cfg["pretrained"])
+
+
+def _features_provenance(net: nn.Module | None):
+    if net is None:
+        return None
+    prov = getattr(net, "provenance", None)
+    if callable(prov):
+        prov = prov()
+    return _plain(prov) if prov is not None else "unknown (injected feature extractor)"
+
+
+def _plain(obj):
+    """``obj`` as plain containers / scalars / str (weights_only-loadable)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device: {name!r} requested but CUDA is not available")
+    return torch.device(name)
+
+
+# ------------------------------------------------------------------ trainer
+
+
+class Trainer:
+    """Trains one method. Networks may be injected (tests, benchmarks);
+    otherwise they are built from ``debiasqe.archs`` by name."""
+
+    def __init__(
+        self,
+        config: dict,
+        dataset: Dataset,
+        out_dir: str | Path,
+        *,
+        generator: nn.Module | None = None,
+        discriminator: nn.Module | None = None,
+        features: nn.Module | None = None,
+    ):
+        cfg = self.cfg = resolve_config(config)
+        self.out_dir = Path(out_dir)
+        self.dataset = dataset
+        if cfg["augment"] and getattr(dataset, "augment", False):
+            warnings.warn(
+                f"{type(dataset).__name__} augments by itself and the trainer augments too; build it with "
+                "augment=False (the trainer's crops/flips are a function of (seed, step), needed for exact resume)",
+                RuntimeWarning, stacklevel=2,
+            )
+        self.device = _resolve_device(cfg["device"])
+        self.amp = cfg["amp"] == "bf16"
+        self.mem_format = torch.channels_last if cfg["channels_last"] else torch.contiguous_format
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+
+        torch.manual_seed(cfg["seed"])
+        self.G = generator if generator is not None else _build_generator(cfg)
+        self.adversarial = cfg["gan"] is not None
+        self.D = None
+        if self.adversarial:
+            self.D = discriminator if discriminator is not None else _build_discriminator(cfg)
+        self.percep_layers = cfg["perceptual_layers"] if cfg["perceptual_weight"] > 0 else None
+        self.ddr = cfg["ddr"]
+        layers = sorted(set(self.percep_layers or {}) | set((self.ddr or {}).get("layers") or {}))
+        self.F = None
+        if layers:
+            self.F = features if features is not None else _build_features(cfg, layers)
+            self.F.eval()
+            for p in self.F.parameters():
+                p.requires_grad_(False)
+
+        self.init_from = None
+        if cfg["init_from"]:
+            state = ckpt.generator_weights(cfg["init_from"])
+            try:
+                self.G.load_state_dict(state)
+            except RuntimeError as exc:
+                raise ConfigError(f"init_from: {cfg['init_from']} does not fit generator "
+                                  f"{cfg['generator']!r} ({str(exc).splitlines()[0]})") from None
+            self.init_from = {"path": str(cfg["init_from"]), "sha256": sha256_file(cfg["init_from"])}
+
+        for net in (self.G, self.D, self.F):
+            if net is not None:
+                net.to(self.device, memory_format=self.mem_format)
+        self.G.train()
+        if self.D is not None:
+            self.D.train()
+        self.ema = EMA(self.G, cfg["ema"])
+
+        betas = tuple(cfg["betas"])
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg["lr"], betas=betas, weight_decay=cfg["weight_decay"])
+        self.sched_g = self._scheduler(self.opt_g)
+        self.opt_d = self.sched_d = None
+        if self.D is not None:
+            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg["lr_d"], betas=betas, weight_decay=cfg["weight_decay"])
+            self.sched_d = self._scheduler(self.opt_d)
+
+        self.G_run, self.D_run, self.F_run = self.G, self.D, self.F
+        if cfg["compile"]:
+            self.G_run = torch.compile(self.G)
+            if self.D is not None:
+                self.D_run = torch.compile(self.D)
+            if self.F is not None:
+                self.F_run = torch.compile(self.F)
+
+        self.pix = pixel_loss(cfg["pixel_loss"])
+        self.terms = ["l_pix"]
+        if self.percep_layers:
+            self.terms.append("l_percep")
+        if self.adversarial:
+            self.terms.append("l_g_gan")
+        if self.ddr:
+            self.terms.append("l_ddr")
+        if self.adversarial:
+            self.terms += ["l_g_total", "l_d_real", "l_d_fake"]
+
+    # -- pieces ---------------------------------------------------------------
+
+    def _scheduler(self, opt):
+        c = self.cfg
+        if c["scheduler"] == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=c["iters"], eta_min=c["eta_min"])
+        if c["scheduler"] == "multistep":
+            return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(c["milestones"]), gamma=c["gamma"])
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+    def _autocast(self):
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+
+    def _cond(self, x: torch.Tensor, comp: torch.Tensor) -> torch.Tensor:
+        """The discriminator's input: concat(I, I_C) when conditional."""
+        if not self.cfg["conditional_d"]:
+            return x
+        return torch.cat([x, comp.to(x.dtype)], dim=1)
+
+    def _features(self, enhanced, raw, comp, need_comp: bool):
+        """VGG features of I_E (with grad) and of I_R, I_C (no grad, one
+        batched forward), each computed once per step and shared between the
+        perceptual loss and L_R."""
+        with self._autocast():
+            fe = self.F_run(enhanced)
+            with torch.no_grad():
+                if need_comp:
+                    both = self.F_run(torch.cat([raw, comp], dim=0))
+                    b = raw.shape[0]
+                    fr = {k: v[:b] for k, v in both.items()}
+                    fc = {k: v[b:] for k, v in both.items()}
+                else:
+                    fr, fc = self.F_run(raw), None
+        return fe, fr, fc
+
+    def train_step(self, raw: torch.Tensor, comp: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One optimisation step (G, then D); returns the detached loss terms."""
+        c = self.cfg
+        out_terms: dict[str, torch.Tensor] = {}
+        if self.D is not None:
+            for p in self.D.parameters():
+                p.requires_grad_(False)
+        with self._autocast():
+            enhanced = self.G_run(comp)
+        e32 = enhanced.float()
+        l_pix = self.pix(e32, raw) * c["pixel_weight"]
+        total = l_pix
+        out_terms["l_pix"] = l_pix
+        if self.F is not None:
+            fe, fr, fc = self._features(enhanced, raw, comp, need_comp=self.ddr is not None)
+            if self.percep_layers:
+                l_percep = perceptual_loss(fe, fr, self.percep_layers) * c["perceptual_weight"]
+                total = total + l_percep
+                out_terms["l_percep"] = l_percep
+        if self.adversarial:
+            with self._autocast():
+                fake_g = self.D_run(self._cond(enhanced, comp))
+                if c["gan"] == "ragan":
+                    with torch.no_grad():
+                        real_g = self.D_run(self._cond(raw, comp))
+            if c["gan"] == "ragan":
+                l_g_gan = ragan_g_loss(real_g.float(), fake_g.float())
+            else:
+                l_g_gan = vanilla_g_loss(fake_g.float())
+            l_g_gan = l_g_gan * c["gan_weight"]
+            total = total + l_g_gan
+            out_terms["l_g_gan"] = l_g_gan
+        if self.ddr is not None:
+            l_ddr = domain_divergence(fr, fc, fe, self.ddr["layers"], self.ddr["reduction"]) * self.ddr["weight"]
+            total = total + l_ddr
+            out_terms["l_ddr"] = l_ddr
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_g.step()
+
+        if self.adversarial:
+            out_terms["l_g_total"] = total
+            for p in self.D.parameters():
+                p.requires_grad_(True)
+            fake_in = enhanced.detach()
+            with self._autocast():
+                real_d = self.D_run(self._cond(raw, comp))
+                fake_d = self.D_run(self._cond(fake_in, comp))
+            if c["gan"] == "ragan":
+                l_d_real, l_d_fake = ragan_d_loss(real_d.float(), fake_d.float())
+            else:
+                l_d_real, l_d_fake = vanilla_d_loss(real_d.float(), fake_d.float())
+            self.opt_d.zero_grad(set_to_none=True)
+            (l_d_real + l_d_fake).backward()
+            self.opt_d.step()
+            self.sched_d.step()
+            out_terms["l_d_real"] = l_d_real
+            out_terms["l_d_fake"] = l_d_fake
+        self.sched_g.step()
+        self.ema.update(self.G)
+        return {k: v.detach() for k, v in out_terms.items()}
+
+    # -- state ----------------------------------------------------------------
+
+    def state(self, step: int) -> dict:
+        s = {
+            "step": step,
+            "config": _plain(_fingerprint(self.cfg)),
+            "generator": self.G.state_dict(),
+            "ema": self.ema.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "rng": ckpt.rng_state(),
+            "sampler": {"seed": self.cfg["seed"], "step": step, "n": len(self.dataset), "batch": self.cfg["batch"]},
+        }
+        if self.D is not None:
+            s.update(discriminator=self.D.state_dict(), opt_d=self.opt_d.state_dict(), sched_d=self.sched_d.state_dict())
+        return s
+
+    def load_state(self, s: dict) -> int:
+        mine = _plain(_fingerprint(self.cfg))
+        if s.get("config") != mine:
+            theirs = s.get("config") or {}
+            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            raise ConfigError(
+                f"{self.out_dir / ckpt.CHECKPOINT_NAME}: written with a different config (keys {diff}); "
+                "delete the folder to start over"
+            )
+        self.G.load_state_dict(s["generator"])
+        self.ema.load_state_dict(s["ema"])
+        self.opt_g.load_state_dict(s["opt_g"])
+        self.sched_g.load_state_dict(s["sched_g"])
+        if self.D is not None:
+            self.D.load_state_dict(s["discriminator"])
+            self.opt_d.load_state_dict(s["opt_d"])
+            self.sched_d.load_state_dict(s["sched_d"])
+        ckpt.set_rng_state(s["rng"])
+        return int(s["step"])
+
+    def meta(self, step: int) -> dict:
+        c = self.cfg
+        return {
+            "config": _plain(c),
+            "step": step,
+            "provenance": base_record(
+                seed=c["seed"],
+                generator=c["generator"] or type(self.G).__name__,
+                vgg_weights=_features_provenance(self.F),
+                init_from=self.init_from,
+                torch=str(torch.__version__),
+                device=str(self.device),
+                amp=c["amp"],
+            ),
+        }
+
+    # -- loop -----------------------------------------------------------------
+
+    def run(self, on_step: Callable[[int, dict], None] | None = None) -> Path:
+        """Train to ``iters`` (resuming from ``checkpoint.pt`` if present) and
+        write ``model.pt``; returns its path. ``on_step(step, values)`` is
+        called after every step (tests, benchmarks)."""
+        from tqdm.auto import tqdm
+
+        c = self.cfg
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        ckpt_path = self.out_dir / ckpt.CHECKPOINT_NAME
+        model_path = self.out_dir / ckpt.MODEL_NAME
+        start = 0
+        if ckpt_path.is_file():
+            start = self.load_state(ckpt.load(ckpt_path))
+        last_good = start if ckpt_path.is_file() else None
+        iters = c["iters"]
+
+        data = CropAugment(self.dataset, c["patch"], c["augment"])
+        sampler = StepBatchSampler(len(self.dataset), c["batch"], c["seed"], start, iters)
+        workers = c["num_workers"]
+        loader = DataLoader(
+            data, batch_sampler=sampler, num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            prefetch_factor=4 if workers else None, persistent_workers=False,
+        )
+        columns = ["step", *self.terms, "lr", "iter_time", "data_time"]
+        log = CsvLog(self.out_dir / LOG_NAME, columns, start)
+        bar = tqdm(total=iters, initial=start, desc=f"train {self.out_dir.name}", unit="it",
+                   disable=not c["progress"], file=sys.stderr, dynamic_ncols=True, mininterval=1.0)
+        step = start
+        try:
+            t0 = time.perf_counter()
+            for raw, comp in loader:
+                t_data = time.perf_counter() - t0
+                step += 1
+                raw = raw.to(self.device, non_blocking=True).contiguous(memory_format=self.mem_format)
+                comp = comp.to(self.device, non_blocking=True).contiguous(memory_format=self.mem_format)
+                terms = self.train_step(raw, comp)
+                values = torch.stack([terms[k].float() for k in self.terms]).cpu().tolist()  # one sync
+                for name, v in zip(self.terms, values):
+                    if not math.isfinite(v):
+                        where = (f"last good checkpoint {ckpt_path} (step {last_good}) kept"
+                                 if last_good is not None else "no checkpoint written yet")
+                        raise TrainingDivergedError(
+                            f"{self.out_dir}: loss term {name} became {v} at step {step}; {where}"
+                        )
+                t_iter = time.perf_counter() - t0
+                row = dict(zip(self.terms, values), step=step, lr=self.opt_g.param_groups[0]["lr"],
+                           iter_time=t_iter, data_time=t_data)
+                if on_step is not None:
+                    on_step(step, row)
+                if step % c["log_every"] == 0 or step == iters:
+                    log.write(row)
+                    bar.set_postfix({k: f"{row[k]:.3g}" for k in self.terms[:4]}, refresh=False)
+                bar.update(1)
+                if step % c["checkpoint_every"] == 0 and step < iters:
+                    ckpt.save(ckpt_path, self.state(step))
+                    last_good = step
+                t0 = time.perf_counter()
+        finally:
+            bar.close()
+            log.close()
+        if step != iters:  # pragma: no cover - the sampler yields exactly iters - start batches
+            raise RuntimeError(f"training stopped at step {step} of {iters}")
+        ckpt.save(ckpt_path, self.state(step))
+        ckpt.save(model_path, {"state_dict": self.ema.state_dict(), "meta": self.meta(step)})
+        return model_path
+
+
+def train(config: dict, dataset: Dataset, out_dir: str | Path, **networks) -> Path:
+    """Train ``config`` on ``dataset`` into ``out_dir``; returns ``model.pt``."""
+    return Trainer(config, dataset, out_dir, **networks).run()
