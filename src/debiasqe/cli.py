@@ -54,6 +54,28 @@ def cmd_rate_summary(args) -> None:
     write_rate_summary(files, args.output)
 
 
+def cmd_train(args) -> None:
+    from .train_job import run_training
+
+    run_training(args.spec, args.raw, args.comp, args.output, step=args.step, init_from=args.init,
+                 progress=not args.quiet)
+
+
+def cmd_enhance(args) -> None:
+    import json as _json
+
+    from .atomic import write_text
+    from .enhance import enhance_folder, enhance_identity
+
+    if args.model is None:
+        record = enhance_identity(args.input, args.output)
+    else:
+        record = enhance_folder(args.model, args.input, args.output, tile=args.tile or None,
+                                overlap=args.overlap, device=args.device, progress=not args.quiet)
+    if args.record:
+        write_text(args.record, _json.dumps(record, indent=2, default=str) + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="debiasqe", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -74,6 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codec-options", type=_json, help='codec config as JSON, e.g. {"backend": "libheif"}')
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_compress)
+
+    p = sub.add_parser("train", help="train one method on (raw, compressed) patch stores")
+    p.add_argument("--spec", required=True, type=_json, help="the method's training config as JSON")
+    p.add_argument("--raw", required=True, type=Path, help="raw image store (.npy)")
+    p.add_argument("--comp", required=True, nargs="+", type=Path, help="compressed image store(s), one per level")
+    p.add_argument("--step", required=True, type=int, help="patch grid step")
+    p.add_argument("--init", type=Path, help="stage-1 model.pt that initialises the generator")
+    p.add_argument("--output", required=True, type=Path, help="folder for checkpoint.pt, train_log.csv, model.pt")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("enhance", help="enhance a folder of compressed PNGs with a trained model")
+    p.add_argument("--model", type=Path, help="model.pt; omit for the identity method (comp)")
+    p.add_argument("--input", required=True, type=Path, help="folder of compressed PNGs")
+    p.add_argument("--output", required=True, type=Path, help="folder for the enhanced PNGs (same names)")
+    p.add_argument("--tile", type=int, default=512, help="tile side for large images, 0 = whole image")
+    p.add_argument("--overlap", type=int, default=32, help="context pixels around each tile")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--record", type=Path, help="write the provenance record (JSON) here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_enhance)
 
     p = sub.add_parser("rate-summary", help="mean bpp and PSNR per codec and level")
     p.add_argument("rate_files", nargs="+", help=".../{dataset}/{codec}/{level}/rate.csv files")
