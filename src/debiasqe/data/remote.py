@@ -277,7 +277,8 @@ def verified_archive(archive_name: str, path: str | os.PathLike, *, mirrors: Seq
     """``path`` if it may be extracted: downloaded by us from one of ``mirrors`` (its
     ``.source.json`` says so), else verified now like a user's archive (:func:`verify_local_archive`)."""
     path = Path(path).expanduser()
-    mirrors = tuple(mirrors) if mirrors is not None else get_archive(archive_name, archives).mirrors
+    arc = get_archive(archive_name, archives)
+    mirrors = tuple(mirrors) if mirrors is not None else arc.mirrors
     record = read_source_record(path)
     if path.is_file() and record and any(m.url == record.get("url") for m in mirrors):
         return path
