@@ -12,7 +12,7 @@ from debiasqe.data import datasets as dsreg  # noqa: E402
 from debiasqe.data import workflow_paths as wp  # noqa: E402
 
 try:
-    dsreg.archive_jobs(config["datasets"], check_files=True)
+    dsreg.archive_jobs(config["datasets"])  # shared archive settings agree
 except ConfigError as exc:
     raise WorkflowError(f"config error: {exc}") from None
 

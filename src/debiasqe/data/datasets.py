@@ -144,12 +144,13 @@ def _merge(job: str, key: str, values: dict[str, object]):
     return given[0][1] if given else None
 
 
-def archive_jobs(datasets: Mapping[str, Mapping], *, check_files: bool = False) -> dict[str, ArchiveJob]:
+def archive_jobs(datasets: Mapping[str, Mapping]) -> dict[str, ArchiveJob]:
     """The archives the configured real splits need (those without ``root:``), by registry name.
 
     Splits sharing an archive share its settings: a value set on one applies
-    to all; different values are a ConfigError naming both entries. With
-    ``check_files`` a configured ``archive:`` must exist (ConfigError naming it).
+    to all; different values are a ConfigError naming both entries. A
+    configured ``archive:`` is not required to exist here: once extracted it
+    may be deleted (Snakemake names it as a missing input when it is needed).
     """
     by_archive: dict[str, list[RemoteSource]] = {}
     for name, spec in datasets.items():
@@ -163,9 +164,6 @@ def archive_jobs(datasets: Mapping[str, Mapping], *, check_files: bool = False) 
         local = _merge(arc_name, "archive", {s.dataset: s.local_archive for s in srcs})
         mirrors = _merge(arc_name, "mirrors", {s.dataset: s.mirrors for s in srcs})
         gb = _merge(arc_name, "max_unpacked_gb", {s.dataset: s.max_unpacked_gb for s in srcs})
-        if check_files and local is not None and not local.is_file():
-            d = next(s.dataset for s in srcs if s.local_archive is not None)
-            raise ConfigError(f"datasets.{d}.archive: {local} does not exist")
         jobs[arc_name] = ArchiveJob(arc_name, arc.filename, local, mirrors or arc.mirrors,
                                     gb if gb is not None else DEFAULT_MAX_UNPACKED_GB,
                                     tuple(s.dataset for s in srcs))
