@@ -71,6 +71,10 @@ def test_splits_of_one_archive_share_its_settings(tmp_path):
     assert job.max_unpacked_gb == 20 and job.datasets == ("flickr2k_train", "flickr2k_test")
     assert job.local_archive is None and [m.format for m in job.mirrors] == ["tar", "zip"]  # the registry's
     assert json.loads(job.mirrors_json())[0]["md5"] == "5d3f39443d5e9489bff8963f8f26cb03"
+    # the jobs' options carry only what the config sets (registry edits change no params)
+    assert job.cli_options("download") == "" and job.cli_options("extract") == "--max-unpacked-gb 20"
+    custom = archive_jobs({"div2k_valid": {"mirrors": ["http://m/v.zip"]}})["DIV2K_valid_HR"]
+    assert custom.cli_options("download") == """--mirrors '[{"url": "http://m/v.zip"}]'"""
     with pytest.raises(ConfigError, match=r"^datasets\.flickr2k_train\.archive and datasets\.flickr2k_test\.archive "
                                           r"differ, but both splits come from the archive Flickr2K"):
         archive_jobs({"flickr2k_train": {"archive": "a.tar"}, "flickr2k_test": {"archive": "b.tar"}})

@@ -28,14 +28,13 @@ rule download_archive:
         archive_file=wp.archive_file_pattern(),
     params:
         archive=lambda wc: dsreg.archive_for_file(wc.archive_file),
-        mirrors=lambda wc: wp.download_mirrors(wc.archive_file, config["datasets"]),
+        options=lambda wc: wp.download_options(wc.archive_file, config["datasets"]),
     log:
         "results/logs/download/{archive_file}.log",
     conda:
         "../../envs/data.yaml"
     shell:
-        "python -m debiasqe download --archive {params.archive} --output {output} "
-        "--mirrors {params.mirrors:q} > {log} 2>&1"
+        "python -m debiasqe download --archive {params.archive} --output {output} {params.options} > {log} 2>&1"
 
 
 rule extract_archive:
@@ -46,8 +45,7 @@ rule extract_archive:
     wildcard_constraints:
         archive=wp.archive_name_pattern(),
     params:
-        mirrors=lambda wc: dsreg.archive_job(wc.archive, config["datasets"]).mirrors_json(),
-        max_gb=lambda wc: dsreg.archive_job(wc.archive, config["datasets"]).max_unpacked_gb,
+        options=lambda wc: wp.extract_options(wc.archive, config["datasets"]),
     log:
         "results/logs/extract/{archive}.log",
     benchmark:
@@ -59,7 +57,7 @@ rule extract_archive:
         "../../envs/data.yaml"
     shell:
         "python -m debiasqe extract --archive {wildcards.archive} --input {input} --output {output} "
-        "--mirrors {params.mirrors:q} --max-unpacked-gb {params.max_gb} > {log} 2>&1"
+        "{params.options} > {log} 2>&1"
 
 
 rule prepare_dataset:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,11 +127,26 @@ class ArchiveJob:
     mirrors: tuple[Mirror, ...]    # effective list (config's or the registry's)
     max_unpacked_gb: float
     datasets: tuple[str, ...]      # the splits that use it
+    configured: tuple[str, ...] = ()   # the settings the config gives ("mirrors", "max_unpacked_gb")
 
     def mirrors_json(self) -> str:
         """The mirror list as JSON for ``debiasqe download/extract --mirrors``."""
         return json.dumps([{k: v for k, v in vars(m).items() if v is not None} for m in self.mirrors],
                           sort_keys=True)
+
+    def cli_options(self, stage: str) -> str:
+        """Shell-quoted options for ``debiasqe download`` / ``extract``: only what the config sets.
+
+        Registry defaults are left to the CLI, so that editing the registry
+        (e.g. a new mirror) does not change the jobs' params, which would make
+        Snakemake delete a downloaded archive and redo everything after it.
+        """
+        opts = []
+        if "mirrors" in self.configured:
+            opts += ["--mirrors", self.mirrors_json()]
+        if stage == "extract" and "max_unpacked_gb" in self.configured:
+            opts += ["--max-unpacked-gb", str(self.max_unpacked_gb)]
+        return shlex.join(opts)
 
 
 def _merge(job: str, key: str, values: dict[str, object]):
@@ -166,7 +182,9 @@ def archive_jobs(datasets: Mapping[str, Mapping]) -> dict[str, ArchiveJob]:
         gb = _merge(arc_name, "max_unpacked_gb", {s.dataset: s.max_unpacked_gb for s in srcs})
         jobs[arc_name] = ArchiveJob(arc_name, arc.filename, local, mirrors or arc.mirrors,
                                     gb if gb is not None else DEFAULT_MAX_UNPACKED_GB,
-                                    tuple(s.dataset for s in srcs))
+                                    tuple(s.dataset for s in srcs),
+                                    tuple(k for k, v in (("mirrors", mirrors), ("max_unpacked_gb", gb))
+                                          if v is not None))
     return jobs
 
 

@@ -36,9 +36,14 @@ def archive_name_pattern() -> str:
     return "|".join(re.escape(a) for a in remote.ARCHIVES)
 
 
-def download_mirrors(filename: str, datasets: Mapping) -> str:
-    """JSON mirror list for downloading the archive stored as ``filename``."""
-    return dsreg.archive_job(dsreg.archive_for_file(filename), datasets).mirrors_json()
+def download_options(filename: str, datasets: Mapping) -> str:
+    """Configured options of ``debiasqe download`` for the archive stored as ``filename``."""
+    return dsreg.archive_job(dsreg.archive_for_file(filename), datasets).cli_options("download")
+
+
+def extract_options(archive: str, datasets: Mapping) -> str:
+    """Configured options of ``debiasqe extract`` for ``archive``."""
+    return dsreg.archive_job(archive, datasets).cli_options("extract")
 
 
 def extract_input(archive: str, datasets: Mapping) -> str:
