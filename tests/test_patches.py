@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from debiasqe.data.patches import (PairedPatchDataset, PatchAlignmentError, PatchGrid, augment_pair,
-                                   index_path_for, patch_positions, read_index, store_folder, write_image_store)
+                                   extract_patches, index_path_for, patch_positions, read_index, store_folder,
+                                   write_image_store)
 from debiasqe.errors import BadImageError
 
 P, STEP = 4, 3
@@ -186,3 +187,18 @@ def test_index_is_json_with_provenance(sources):
     _, out = sources
     data = json.loads(index_path_for(out["raw"][0]).read_text())
     assert data["count"] == 2 and data["bytes"] == 438 and "git_commit" in data["provenance"]
+
+
+def test_extract_patches_keeps_the_old_call(tmp_path):
+    """The previous API: a store with a default grid; the dataset uses it when given none."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (10, 13, 3))
+    raw, comp = _write(tmp_path / "r", "a", a), _write(tmp_path / "c", "x", 255 - a)
+    assert extract_patches([raw], P, STEP, tmp_path / "raw.npy", progress=False) == 12
+    extract_patches([comp], P, STEP, tmp_path / "c.npy", names=["a"], progress=False)
+    ds = PairedPatchDataset(tmp_path / "raw.npy", tmp_path / "c.npy", augment=False)
+    assert (ds.patch, ds.step, len(ds)) == (P, STEP, 12)
+    assert len(PairedPatchDataset(tmp_path / "raw.npy", tmp_path / "c.npy", patch=10, step=10)) == 2
+    with pytest.raises(BadImageError, match=r"image a \(13x10\) is smaller than the 11x11 patch"):
+        extract_patches([raw], 11, 4, tmp_path / "big.npy", progress=False)
+    assert not list(tmp_path.glob("big*"))

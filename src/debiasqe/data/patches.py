@@ -89,11 +89,13 @@ def _open_rgb(path: Path):
 
 def write_image_store(image_paths: Sequence[str | os.PathLike], out_npy: str | os.PathLike,
                       out_index: str | os.PathLike | None = None, *, names: Sequence[str] | None = None,
-                      progress: bool = True) -> int:
+                      grid: tuple[int, int] | None = None, progress: bool = True) -> int:
     """Store every image, whole, in one flat uint8 ``out_npy`` plus its JSON index; return the image count.
 
     ``names`` overrides the image names recorded (default: file stems), e.g. so
     compressed files named differently still align with their raw images.
+    ``grid`` (patch, step), if given, is recorded as the store's default grid
+    (used by :class:`PairedPatchDataset` when it is given none).
     """
     from tqdm import tqdm
 
@@ -134,9 +136,30 @@ def write_image_store(image_paths: Sequence[str | os.PathLike], out_npy: str | o
         del mm
     index = {"format": INDEX_FORMAT, "npy": out_npy.name, "count": len(entries), "bytes": total,
              "images": entries, "provenance": base_record()}
+    if grid is not None:
+        index["grid"] = {"patch": int(grid[0]), "step": int(grid[1])}
     write_text(out_index, json.dumps(index) + "\n")
     log.info("%s: %d images, %d bytes", out_npy, len(entries), total)
     return len(entries)
+
+
+def extract_patches(image_paths: Sequence[str | os.PathLike], patch: int, step: int,
+                    out_npy: str | os.PathLike, out_index: str | os.PathLike | None = None, *,
+                    names: Sequence[str] | None = None, progress: bool = True) -> int:
+    """The previous API, kept for callers: an image store with (patch, step) as its default grid.
+
+    Returns the number of patches on that grid; an image smaller than the
+    patch is a BadImageError and nothing is left behind.
+    """
+    out_npy = Path(out_npy)
+    out_index = index_path_for(out_npy) if out_index is None else Path(out_index)
+    write_image_store(image_paths, out_npy, out_index, names=names, grid=(patch, step), progress=progress)
+    try:
+        return PatchGrid(read_index(out_index), patch, step, where=out_npy).count
+    except BadImageError:
+        out_npy.unlink(missing_ok=True)
+        out_index.unlink(missing_ok=True)
+        raise
 
 
 def store_folder(folder: str | os.PathLike, out_npy: str | os.PathLike, *,
@@ -286,7 +309,8 @@ class PairedPatchDataset(_TorchDataset):
     ``raw_npy``/``comp_npy`` are image stores (:func:`write_image_store`);
     ``comp_npy`` is one store or a list (e.g. all levels of a codec); item
     ``i`` is level ``i // N``, patch ``i % N`` of the grid at ``patch``/``step``
-    (config ``patches:``; default the paper's 128/64). Indexes default to
+    (config ``patches:``; default: the raw store's recorded grid, else the
+    paper's 128/64). Indexes default to
     :func:`index_path_for` of each store. With ``augment`` each item gets
     hflip / vflip / 90° rotation with probability 1/2 each, identical for
     both tensors, drawn from ``numpy.random.default_rng((seed, epoch, i))``;
@@ -294,7 +318,7 @@ class PairedPatchDataset(_TorchDataset):
     """
 
     def __init__(self, raw_npy: str | os.PathLike, comp_npy: str | os.PathLike | Sequence[str | os.PathLike],
-                 augment: bool = True, *, patch: int = 128, step: int = 64,
+                 augment: bool = True, *, patch: int | None = None, step: int | None = None,
                  raw_index: str | os.PathLike | None = None,
                  comp_index: Sequence[str | os.PathLike] | str | os.PathLike | None = None,
                  seed: int = 0, use_hflip: bool = True, use_rot: bool = True):
@@ -317,7 +341,9 @@ class PairedPatchDataset(_TorchDataset):
             check_aligned(raw_idx, idx)
             _check_array(npy, index)
         self.index = index
-        self.grid = PatchGrid(index, patch, step, where=self.raw_npy)
+        default = index.get("grid") or {"patch": 128, "step": 64}
+        self.grid = PatchGrid(index, default["patch"] if patch is None else patch,
+                              default["step"] if step is None else step, where=self.raw_npy)
         self.patches = self.grid.count
         self.patch, self.step = self.grid.patch, self.grid.step
         self.augment = augment
