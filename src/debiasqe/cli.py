@@ -32,6 +32,75 @@ def cmd_prepare(args) -> None:
     prepare_dataset(args.dataset, spec, args.output)
 
 
+# ---- datasets: download, extract, image stores for training patches (issue "Real datasets")
+
+
+def _json_list(text: str) -> list:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+    if not isinstance(value, list):
+        raise argparse.ArgumentTypeError("expected a JSON list")
+    return value
+
+
+def _mirrors(args):
+    from .data.remote import mirrors_from_config
+
+    return None if args.mirrors is None else mirrors_from_config(args.mirrors, key="--mirrors")
+
+
+def cmd_download(args) -> None:
+    from .data.remote import acquire_archive
+
+    acquire_archive(args.archive, args.output.parent, mirrors=_mirrors(args), dest=args.output,
+                    progress=not args.quiet)
+
+
+def cmd_extract(args) -> None:
+    from .data.remote import extract_archive_for_splits, max_bytes_from_gb
+
+    extract_archive_for_splits(args.archive, args.input, args.output, mirrors=_mirrors(args),
+                               max_bytes=max_bytes_from_gb(args.max_unpacked_gb), progress=not args.quiet)
+
+
+def cmd_patches(args) -> None:
+    from .data.patches import store_folder
+
+    store_folder(args.input, args.output, dataset=args.dataset, progress=not args.quiet)
+
+
+def _add_data_parsers(sub) -> None:
+    p = sub.add_parser("download", help="fetch a dataset archive (DIV2K, Flickr2K), resuming and verified")
+    p.add_argument("--archive", required=True, help="DIV2K_train_HR, DIV2K_valid_HR or Flickr2K")
+    p.add_argument("--output", required=True, type=Path, help="the archive file to write")
+    p.add_argument("--mirrors", type=_json_list,
+                   help='JSON list of urls or {"url", "sha256", "md5", "size", "format"}; default: the registry\'s')
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("extract", help="verify a dataset archive and extract its splits' images safely")
+    p.add_argument("--archive", required=True, help="DIV2K_train_HR, DIV2K_valid_HR or Flickr2K")
+    p.add_argument("--input", required=True, type=Path, help="the archive file (downloaded or your own)")
+    p.add_argument("--output", required=True, type=Path, help="folder to create (must not exist)")
+    p.add_argument("--mirrors", type=_json_list, help="as for download: the sizes/checksums to verify against")
+    p.add_argument("--max-unpacked-gb", type=float, default=64, help="ceiling on the extracted size (GiB)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("patches", help="store a folder's images whole in one memory-mapped array "
+                                       "(training patches are cut from it at read time)")
+    p.add_argument("--input", required=True, type=Path, help="a prepared dataset or a codec level's png/ folder")
+    p.add_argument("--dataset", type=Path, help="the prepared dataset that gives the image order (default: --input)")
+    p.add_argument("--output", required=True, type=Path, help="X.npy; the index goes to X.index.json")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_patches)
+
+
+# ---- end datasets block
+
+
 def cmd_compress(args) -> None:
     from .compress import compress_folder
     from .data.images import list_images
@@ -86,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", type=_json, help="the dataset's config entry as JSON")
     p.add_argument("--output", required=True, type=Path, help="output folder")
     p.set_defaults(func=cmd_prepare)
+
+    _add_data_parsers(sub)
 
     p = sub.add_parser("compress", help="compress a folder of images at one codec level")
     p.add_argument("--codec", required=True, help="jpeg, bpg, webp, avif, jpegxl, jpeg2000")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -52,10 +52,36 @@ class Split:
     last: int
     digits: int
     ext: str = ".png"
+    subset: tuple[str, ...] | None = None   # config ``files:``: only these of the split's files
+
+    @property
+    def all_files(self) -> tuple[str, ...]:
+        """Every file of the split, as the registry defines it."""
+        return tuple(f"{i:0{self.digits}d}{self.ext}" for i in range(self.first, self.last + 1))
 
     @property
     def files(self) -> tuple[str, ...]:
-        return tuple(f"{i:0{self.digits}d}{self.ext}" for i in range(self.first, self.last + 1))
+        """The files used: the ``subset`` when one is set, else :attr:`all_files`."""
+        return self.subset if self.subset is not None else self.all_files
+
+    def with_subset(self, names: Sequence[str], key: str = "files") -> "Split":
+        """This split restricted to ``names`` (file names or stems, e.g. ``0801``); ConfigError
+        naming ``key`` when one is not a file of the split. Order is kept as given."""
+        known = set(self.all_files)
+        out = []
+        for n in names:
+            if not isinstance(n, str) or not n:
+                raise ConfigError(f"{key}: expected file names or stems as strings, got {n!r}")
+            f = n if n.endswith(self.ext) else n + self.ext
+            if f not in known:
+                raise ConfigError(f"{key}: {n!r} is not a file of {self.name} "
+                                  f"({self.all_files[0]}..{self.all_files[-1]})")
+            out.append(f)
+        if not out:
+            raise ConfigError(f"{key}: expected at least one file name")
+        if len(set(out)) != len(out):
+            raise ConfigError(f"{key}: a file is listed twice")
+        return replace(self, subset=tuple(out))
 
 
 FLICKR2K_HF_URL = "https://huggingface.co/datasets/goodfellowliu/Flickr2K/resolve/main/Flickr2K.zip"
@@ -188,12 +214,13 @@ def acquire_archive(archive_name: str, downloads_dir: str | os.PathLike,
                     mirrors: Sequence[Mirror] | None = None,
                     archives: Mapping[str, Archive] | None = None,
                     progress: bool = True, retries: int = 5, timeout: float = 60,
-                    backoff: float = 1.0) -> Path:
+                    backoff: float = 1.0, dest: str | os.PathLike | None = None) -> Path:
     """Return a verified archive file for ``archive_name``.
 
     ``local_archive`` (config ``archive:``): the user's copy, verified (size /
     checksum when known) and used in place; nothing is downloaded.
-    Otherwise the archive is downloaded to ``downloads_dir/<filename>`` from
+    Otherwise the archive is downloaded to ``dest`` (default
+    ``downloads_dir/<filename>``) from
     ``mirrors`` (config ``mirrors:``; default: the registry's) in order. A
     file put there by hand is verified like a local archive first; if it
     fails it is moved to ``<file>.bad`` and downloaded again.
@@ -206,7 +233,7 @@ def acquire_archive(archive_name: str, downloads_dir: str | os.PathLike,
             raise ConfigError(f"archive: {local} does not exist (given for {archive_name})")
         verify_local_archive(local, mirrors, progress=progress)
         return local
-    dest = archive_path(archive_name, downloads_dir, archives)
+    dest = archive_path(archive_name, downloads_dir, archives) if dest is None else Path(dest)
     if dest.is_file() and read_source_record(dest) is None:  # placed by hand
         try:
             mirror, verified = verify_local_archive(dest, mirrors, progress=progress)
@@ -222,7 +249,7 @@ def acquire_archive(archive_name: str, downloads_dir: str | os.PathLike,
 
 
 def _wanted_names(archive_name: str, splits: Mapping[str, Split]) -> set[str]:
-    return {f for s in splits.values() if s.archive == archive_name for f in s.files}
+    return {f for s in splits.values() if s.archive == archive_name for f in s.all_files}
 
 
 def extract_split_root(archive_path: str | os.PathLike, extracted_dir: str | os.PathLike,
@@ -243,6 +270,31 @@ def extract_split_root(archive_path: str | os.PathLike, extracted_dir: str | os.
         include = lambda name: name.rsplit("/", 1)[-1] in wanted  # noqa: E731
     return extract_archive(archive_path, extracted_dir, max_bytes=max_bytes, include=include,
                            progress=progress)
+
+
+def verified_archive(archive_name: str, path: str | os.PathLike, *, mirrors: Sequence[Mirror] | None = None,
+                     archives: Mapping[str, Archive] | None = None, progress: bool = True) -> Path:
+    """``path`` if it may be extracted: downloaded by us from one of ``mirrors`` (its
+    ``.source.json`` says so), else verified now like a user's archive (:func:`verify_local_archive`)."""
+    path = Path(path).expanduser()
+    arc = get_archive(archive_name, archives)
+    mirrors = tuple(mirrors) if mirrors is not None else arc.mirrors
+    record = read_source_record(path)
+    if path.is_file() and record and any(m.url == record.get("url") for m in mirrors):
+        return path
+    if not path.is_file():
+        raise ConfigError(f"archive: {path} does not exist (given for {archive_name})")
+    verify_local_archive(path, mirrors, progress=progress)
+    return path
+
+
+def extract_archive_for_splits(archive_name: str, path: str | os.PathLike, extracted_dir: str | os.PathLike, *,
+                               mirrors: Sequence[Mirror] | None = None, max_bytes: int = 64 * GiB,
+                               progress: bool = True) -> Path:
+    """The extract stage: check ``path`` (:func:`verified_archive`), then extract the images
+    of every split of ``archive_name`` into ``extracted_dir`` (:func:`extract_split_root`)."""
+    path = verified_archive(archive_name, path, mirrors=mirrors, progress=progress)
+    return extract_split_root(path, extracted_dir, max_bytes, archive_name=archive_name, progress=progress)
 
 
 def max_bytes_from_gb(max_unpacked_gb: float | int) -> int:
