@@ -294,3 +294,16 @@ def test_debiased_and_vanilla_generators_cost_the_same():
             d(torch.rand(1, c, 64, 64))
         f.append(fc.get_total_flops())
     assert f[1] - f[0] == conv_flops(3, 8, 3, 64, 64)
+
+
+# ---------------------------------------------------------------- docs/networks.md
+
+def test_networks_doc_table_is_current():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "count_params.py"
+    spec = importlib.util.spec_from_file_location("count_params", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.doc_table(mod.DOC.read_text()) == mod.table(), "run python benchmarks/count_params.py --write"

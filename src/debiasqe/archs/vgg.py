@@ -14,8 +14,10 @@ never overwritten by the following activation.
 The module is frozen (parameters do not require grad, always in eval mode)
 but gradients flow to its input. Weights come from the registry entry
 ``vgg19`` (torchvision's ``vgg19-dcbb9e9d.pth``) through
-:mod:`debiasqe.weights` and the ``pretrained`` policy; ``provenance``
-records what was loaded.
+:mod:`debiasqe.weights` and the ``pretrained`` policy (``required`` by
+default; ``auto`` falls back to random init with a warning, ``random`` never
+looks); ``weights`` may name an explicit file instead. ``provenance``
+records what was loaded: ``{"name", "file", "sha256" | "random-init"}``.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class VGGFeatures(nn.Module):
         before_relu: bool = True,
         input_norm: bool = True,
         weights: str | Path | None = None,
-        policy: str = "auto",
+        policy: str = "required",
     ) -> None:
         super().__init__()
         if not layers:
