@@ -179,3 +179,33 @@ def test_mirrors_from_config():
     assert remote.max_bytes_from_gb(0.5) == 1 << 29
     with pytest.raises(ConfigError, match="max_unpacked_gb"):
         remote.max_bytes_from_gb(0)
+
+
+def test_hand_placed_download_is_verified_not_refetched(served, tmp_path, caplog):
+    server, archives, arc = served
+    dl = tmp_path / "dl"
+    dl.mkdir()
+    (dl / "TINY.zip").write_bytes(arc.read_bytes())
+    n = len(server.requests)
+    assert acquire_archive("TINY", dl, archives=archives, **FAST) == dl / "TINY.zip"
+    assert len(server.requests) == n
+    assert remote.read_source_record(dl / "TINY.zip")["verified"] is True
+    # a wrong file placed by hand is moved aside and the real one downloaded
+    (dl / "TINY.zip").unlink()
+    (dl / "TINY.zip.source.json").unlink()
+    _zip(dl / "TINY.zip", {"x": b"y"})
+    with caplog.at_level(logging.WARNING):
+        acquire_archive("TINY", dl, archives=archives, **FAST)
+    assert (dl / "TINY.zip").read_bytes() == arc.read_bytes() and (dl / "TINY.zip.bad").exists()
+    assert "matches no known zip release" in caplog.text
+
+
+def test_local_archive_of_unknown_format_refused(served, tmp_path):
+    _, archives, _ = served
+    import tarfile
+
+    t = tmp_path / "x.tar"
+    with tarfile.open(t, "w") as tf:
+        tf.add(__file__, arcname="f.py")
+    with pytest.raises(IntegrityError, match=r"x\.tar: is a tar, but the known releases are zip"):
+        acquire_archive("TINY", tmp_path / "dl", local_archive=t, archives=archives, progress=False)

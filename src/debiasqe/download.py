@@ -342,7 +342,7 @@ def download_first(mirrors: Sequence[Mirror], dest: str | os.PathLike, **kwargs)
             if m.verifiable:
                 with contextlib.suppress(IntegrityError):
                     check_file(dest, sha256=m.sha256, md5=m.md5, size=m.size, progress=kwargs.get("progress", True))
-                    _write_record(dest, m, verified=True)
+                    write_source_record(dest, m, verified=True)
                     return dest
         bad = _move_aside(dest, dest)
         log.warning("%s: matches no mirror's checksum; moved to %s", dest, bad)
@@ -354,11 +354,11 @@ def download_first(mirrors: Sequence[Mirror], dest: str | os.PathLike, **kwargs)
             failures.append(f"[{m.url}] {e}")
             log.warning("mirror failed: %s: %s", m.url, e)
             continue  # download() discards a .part that came from another url
-        _write_record(dest, m, verified=m.verifiable)
+        write_source_record(dest, m, verified=m.verifiable)
         return dest
     raise DownloadError(f"{dest.name}: all {len(order)} mirrors failed: " + "; ".join(failures))
 
 
-def _write_record(dest: Path, m: Mirror, verified: bool) -> None:
+def write_source_record(dest: Path, m: Mirror, verified: bool) -> None:
     rec = {"file": dest.name, **asdict(m), "verified": verified}
     write_text(source_record_path(dest), json.dumps(rec, indent=1) + "\n")

@@ -109,7 +109,7 @@ def extract_patches(image_paths: Sequence[str | os.PathLike], patch: int, step: 
 
     # pass 1: sizes from headers only
     entries, total = [], 0
-    for path, name in zip(paths, names):
+    for path, name in zip(paths, names, strict=True):
         with _open_rgb(path) as img:
             w, h = img.size
         if h < patch or w < patch:
@@ -125,7 +125,7 @@ def extract_patches(image_paths: Sequence[str | os.PathLike], patch: int, step: 
     with atomic_path(out_npy) as tmp:
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(total, patch, patch, 3))
         for path, e in zip(tqdm(paths, desc=f"patches {out_npy.name}", unit="img", disable=not progress,
-                                leave=False), entries):
+                                leave=False), entries, strict=True):
             with _open_rgb(path) as img:
                 try:
                     arr = np.asarray(img, dtype=np.uint8)
@@ -189,7 +189,7 @@ def check_aligned(raw_index_path: Path, other_index_path: Path) -> None:
     for key in ("patch", "step"):
         if a[key] != b[key]:
             raise PatchAlignmentError(f"{other_index_path}: {key} {b[key]} but {raw_index_path} has {a[key]}")
-    for ea, eb in zip(a["images"], b["images"]):
+    for ea, eb in zip(a["images"], b["images"], strict=False):
         fa = (ea["name"], ea["height"], ea["width"], ea["first"], ea["ys"], ea["xs"])
         fb = (eb["name"], eb["height"], eb["width"], eb["first"], eb["ys"], eb["xs"])
         if fa != fb:
@@ -264,7 +264,7 @@ class PairedPatchDataset(_TorchDataset):
         raw_idx = index_path_for(self.raw_npy) if raw_index is None else Path(raw_index)
         index = read_index(raw_idx)
         _check_array(self.raw_npy, index)
-        for npy, idx in zip(self.comp_npy, comp_idx):
+        for npy, idx in zip(self.comp_npy, comp_idx, strict=True):
             check_aligned(raw_idx, idx)
             _check_array(npy, index)
         self.index = index

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ..download import Mirror, check_file, download_first
+from ..download import Mirror, check_file, download_first, read_source_record, write_source_record
 from ..errors import ConfigError, DebiasqeError, IntegrityError
-from .extract import GiB, archive_format, extract_archive
+from .extract import ArchiveError, GiB, archive_format, extract_archive
 
 log = logging.getLogger(__name__)
 
@@ -150,30 +150,37 @@ def mirrors_from_config(entries: Sequence[Mapping], key: str = "mirrors") -> lis
 # ---------------------------------------------------------------- steps
 
 
-def verify_local_archive(path: str | os.PathLike, mirrors: Sequence[Mirror], *, progress: bool = True) -> bool:
-    """Check a user's archive against the mirrors of its format; True if verified.
+def verify_local_archive(path: str | os.PathLike, mirrors: Sequence[Mirror], *,
+                         progress: bool = True) -> tuple[Mirror | None, bool]:
+    """Check an archive on disk against the mirrors of its format.
 
-    A file matching a mirror with a size/checksum is verified. If no mirror of
-    its format carries one, it is accepted UNVERIFIED (warning). If some do and
-    none matches, IntegrityError names the file and each expectation.
+    Returns ``(mirror, verified)``: the mirror whose size/checksum it matches
+    (verified), or the checksum-less mirror of its format it is accepted
+    under with an UNVERIFIED warning. Raises IntegrityError naming the file
+    and each expectation if mirrors of its format carry checksums and none
+    matches, or if no mirror is of its format (a tar where a zip is known).
     """
     path = Path(path)
     fmt = archive_format(path)
     same = [m for m in mirrors if m.format in (None, fmt)]
-    checked = [m for m in same if m.verifiable]
+    if not same:
+        known = sorted({m.format for m in mirrors if m.format})
+        raise IntegrityError(f"{path}: is a {fmt}, but the known releases are {'/'.join(known)}")
     errors = []
-    for m in checked:
+    for m in (m for m in same if m.verifiable):
         try:
             digests = check_file(path, sha256=m.sha256, md5=m.md5, size=m.size, progress=progress)
         except IntegrityError as e:
             errors.append(f"[{m.url}] " + str(e).removeprefix(f"{path}: "))
             continue
         log.info("%s: verified against %s (sha256 %s)", path, m.url, digests["sha256"])
-        return True
+        return m, True
     if errors:
         raise IntegrityError(f"{path}: matches no known {fmt} release: " + "; ".join(errors))
-    log.warning("%s: no checksum known for a %s of this dataset; using it UNVERIFIED", path, fmt)
-    return False
+    digests = check_file(path, progress=progress)
+    log.warning("%s: no checksum known for a %s of this dataset; using it UNVERIFIED (sha256 %s)",
+                path, fmt, digests["sha256"])
+    return same[0], False
 
 
 def acquire_archive(archive_name: str, downloads_dir: str | os.PathLike,
@@ -187,7 +194,9 @@ def acquire_archive(archive_name: str, downloads_dir: str | os.PathLike,
     ``local_archive`` (config ``archive:``): the user's copy, verified (size /
     checksum when known) and used in place; nothing is downloaded.
     Otherwise the archive is downloaded to ``downloads_dir/<filename>`` from
-    ``mirrors`` (config ``mirrors:``; default: the registry's) in order.
+    ``mirrors`` (config ``mirrors:``; default: the registry's) in order. A
+    file put there by hand is verified like a local archive first; if it
+    fails it is moved to ``<file>.bad`` and downloaded again.
     """
     arc = get_archive(archive_name, archives)
     mirrors = tuple(mirrors) if mirrors is not None else arc.mirrors
@@ -198,6 +207,16 @@ def acquire_archive(archive_name: str, downloads_dir: str | os.PathLike,
         verify_local_archive(local, mirrors, progress=progress)
         return local
     dest = archive_path(archive_name, downloads_dir, archives)
+    if dest.is_file() and read_source_record(dest) is None:  # placed by hand
+        try:
+            mirror, verified = verify_local_archive(dest, mirrors, progress=progress)
+        except (IntegrityError, ArchiveError) as e:
+            bad = dest.with_name(dest.name + ".bad")
+            os.replace(dest, bad)
+            log.warning("%s; moved to %s, downloading", e, bad)
+        else:
+            write_source_record(dest, mirror, verified)
+            return dest
     return download_first(mirrors, dest, retries=retries, timeout=timeout, progress=progress,
                           backoff=backoff)
 
