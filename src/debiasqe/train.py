@@ -77,7 +77,7 @@ GENERAL_DEFAULTS: dict = {
     "checkpoint_every": 5000,
     "log_every": 100,
     "num_workers": 0,
-    "pretrained": "auto",       # VGG weights policy: required | auto | random
+    "pretrained": "required",   # VGG weights policy: required | auto | random
     "progress": True,
 }
 #: keys a schema may carry that the trainer does not use.
@@ -671,3 +671,13 @@ class Trainer:
 def train(config: dict, dataset: Dataset, out_dir: str | Path, **networks) -> Path:
     """Train ``config`` on ``dataset`` into ``out_dir``; returns ``model.pt``."""
     return Trainer(config, dataset, out_dir, **networks).run()
+
+
+def train_patches(config: dict, raw_npy, comp_npy, out_dir: str | Path) -> Path:
+    """CLI entry: train on patch arrays (``comp_npy`` one array for
+    ``train_per: level`` or a list for ``train_per: codec``); the dataset is
+    built with ``augment=False`` since the trainer augments deterministically."""
+    from .data.patches import PairedPatchDataset
+
+    dataset = PairedPatchDataset(raw_npy, comp_npy, augment=False, seed=int(config.get("seed", 0)))
+    return train(config, dataset, out_dir)
