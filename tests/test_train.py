@@ -359,3 +359,13 @@ def test_bf16_autocast_and_channels_last_on_cpu(tmp_path):
     tr.run(on_step=lambda s, r: rows.append(r))
     assert all(torch.isfinite(torch.tensor([r[k] for k in tr.terms])).all() for r in rows)
     assert all(p.dtype == torch.float32 for p in tr.ema.module.parameters())
+
+
+def test_dataloader_workers_do_not_change_the_result(tmp_path):
+    """Crops/flips are keyed by (seed, step, slot), not by worker state."""
+    out = {}
+    for w in (0, 2):
+        model = Trainer(cfg("fidelity", iters=3, num_workers=w), PairSet(), tmp_path / str(w), **nets("fidelity")).run()
+        out[w] = ckpt.load(model)["state_dict"]
+    for k in out[0]:
+        assert torch.equal(out[0][k], out[2][k]), k
