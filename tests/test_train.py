@@ -122,6 +122,8 @@ def test_resolve_config_defaults_and_errors():
     e = resolve_config({"recipe": "esrgan", "ddr": True})
     assert e["ddr"]["layers"] == {"conv5_4": 1.0} and e["pixel_weight"] == 1e-2 and e["gan_weight"] == 5e-3
     assert resolve_config({"recipe": "fidelity"})["ddr"] is None
+    # schema keys the caller resolves itself are accepted
+    assert resolve_config({"recipe": "esrgan", "init": "rrdbnet_psnr", "evaluate": False})["init_from"] is None
     with pytest.raises(ConfigError, match="unknown key"):
         resolve_config({"recipe": "esrgan", "conditonal_d": True})
     with pytest.raises(ConfigError, match="conditional_d"):

@@ -80,8 +80,9 @@ GENERAL_DEFAULTS: dict = {
     "pretrained": "required",   # VGG weights policy: required | auto | random
     "progress": True,
 }
-#: keys a schema may carry that the trainer does not use.
-IGNORED_KEYS = {"name", "label", "description", "train_per", "stage", "paper_name"}
+#: keys the config schema may carry that the trainer does not use (``init`` names the
+#: stage-1 method; the caller turns it into ``init_from``, a path).
+IGNORED_KEYS = {"name", "label", "description", "train_per", "stage", "paper_name", "init", "evaluate"}
 #: keys that may change between a run and its resumption.
 RUNTIME_KEYS = {"device", "num_workers", "checkpoint_every", "log_every", "progress", "compile", "init_from"}
 
