@@ -77,11 +77,12 @@ GENERAL_DEFAULTS: dict = {
     "checkpoint_every": 5000,
     "log_every": 100,
     "num_workers": 0,
-    "pretrained": "auto",       # VGG weights policy: required | auto | random
+    "pretrained": "required",   # VGG weights policy: required | auto | random
     "progress": True,
 }
-#: keys a schema may carry that the trainer does not use.
-IGNORED_KEYS = {"name", "label", "description", "train_per", "stage", "paper_name"}
+#: keys the config schema may carry that the trainer does not use (``init`` names the
+#: stage-1 method; the caller turns it into ``init_from``, a path).
+IGNORED_KEYS = {"name", "label", "description", "train_per", "stage", "paper_name", "init", "evaluate"}
 #: keys that may change between a run and its resumption.
 RUNTIME_KEYS = {"device", "num_workers", "checkpoint_every", "log_every", "progress", "compile", "init_from"}
 
@@ -671,3 +672,13 @@ class Trainer:
 def train(config: dict, dataset: Dataset, out_dir: str | Path, **networks) -> Path:
     """Train ``config`` on ``dataset`` into ``out_dir``; returns ``model.pt``."""
     return Trainer(config, dataset, out_dir, **networks).run()
+
+
+def train_patches(config: dict, raw_npy, comp_npy, out_dir: str | Path) -> Path:
+    """CLI entry: train on patch arrays (``comp_npy`` one array for
+    ``train_per: level`` or a list for ``train_per: codec``); the dataset is
+    built with ``augment=False`` since the trainer augments deterministically."""
+    from .data.patches import PairedPatchDataset
+
+    dataset = PairedPatchDataset(raw_npy, comp_npy, augment=False, seed=int(config.get("seed", 0)))
+    return train(config, dataset, out_dir)
