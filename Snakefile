@@ -38,6 +38,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/compress.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/patches.smk"
 include: "workflow/rules/report.smk"
 

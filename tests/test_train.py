@@ -347,10 +347,11 @@ def test_paired_patch_dataset_per_level_and_per_codec(tmp_path, levels):
     assert len(ds) == 4 * levels
     model = Trainer(cfg("fidelity", iters=2, patch=24), ds, tmp_path / "out", **nets("fidelity")).run()
     assert model.is_file()
-    from debiasqe.train import train_patches
+    from debiasqe.train_job import run_training
 
     c = cfg("fidelity", iters=2, patch=24, generator="dncnn", size="tiny")
-    assert train_patches(c, tmp_path / "raw.npy", comps[0] if levels == 1 else comps, tmp_path / "cli").is_file()
+    assert run_training(c, tmp_path / "raw.npy", comps[:levels], tmp_path / "cli", step=12,
+                        progress=False).is_file()
 
 
 def test_bf16_autocast_and_channels_last_on_cpu(tmp_path):

@@ -94,7 +94,9 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 def _check_references(config: dict) -> None:
     """Cross-key checks a JSON schema cannot express."""
     from .data.datasets import dataset_source
+    from .methods import check_methods
 
+    check_methods(config)
     used = [config["train_dataset"], *config["test_datasets"]]
     for name in used:
         spec = config["datasets"].get(name)

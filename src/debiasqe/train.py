@@ -672,13 +672,3 @@ class Trainer:
 def train(config: dict, dataset: Dataset, out_dir: str | Path, **networks) -> Path:
     """Train ``config`` on ``dataset`` into ``out_dir``; returns ``model.pt``."""
     return Trainer(config, dataset, out_dir, **networks).run()
-
-
-def train_patches(config: dict, raw_npy, comp_npy, out_dir: str | Path) -> Path:
-    """CLI entry: train on patch arrays (``comp_npy`` one array for
-    ``train_per: level`` or a list for ``train_per: codec``); the dataset is
-    built with ``augment=False`` since the trainer augments deterministically."""
-    from .data.patches import PairedPatchDataset
-
-    dataset = PairedPatchDataset(raw_npy, comp_npy, augment=False, seed=int(config.get("seed", 0)))
-    return train(config, dataset, out_dir)

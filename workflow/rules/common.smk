@@ -33,5 +33,16 @@ def rate_files():
     ]
 
 
+def enhanced_dirs():
+    from debiasqe.methods import evaluated_methods
+
+    return [
+        f"results/enhanced/{m}/{d}/{c}/{lv}"
+        for m in evaluated_methods(config)
+        for d in config["test_datasets"]
+        for c, lv in codec_levels()
+    ]
+
+
 def all_targets():
-    return ["results/tables/rate_summary.csv"]
+    return ["results/tables/rate_summary.csv", *enhanced_dirs()]
