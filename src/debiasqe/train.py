@@ -309,7 +309,8 @@ def _build_generator(cfg: dict) -> nn.Module:
     return build_generator(cfg["generator"], size=cfg["size"], **(cfg["generator_args"] or {}))
 
 
-def _build_discriminator(cfg: dict) -> nn.Module:
+def discriminator_for(cfg: dict) -> nn.Module:
+    """The discriminator a resolved training config trains (also rebuilt for realism scores)."""
     from .archs import build_discriminator
 
     return build_discriminator(
@@ -391,7 +392,7 @@ class Trainer:
         self.adversarial = cfg["gan"] is not None
         self.D = None
         if self.adversarial:
-            self.D = discriminator if discriminator is not None else _build_discriminator(cfg)
+            self.D = discriminator if discriminator is not None else discriminator_for(cfg)
         self.percep_layers = cfg["perceptual_layers"] if cfg["perceptual_weight"] > 0 else None
         self.ddr = cfg["ddr"]
         layers = sorted(set(self.percep_layers or {}) | set((self.ddr or {}).get("layers") or {}))
