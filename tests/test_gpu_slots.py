@@ -73,3 +73,40 @@ def test_wrapper_execs_with_the_lock_held_and_kill9_frees_it(tmp_path):
         for p in (p1, p2):
             p.kill()
             p.wait()
+
+
+SNAKEFILE = """
+rule all:
+    input: expand("out/{i}.txt", i=range(4))
+
+rule gpu_job:
+    output: "out/{i}.txt"
+    resources: gpu=1
+    shell:
+        "{PY} -m debiasqe.gpu_slots -- {PY} -c "
+        "'import os, time; t0 = time.time(); time.sleep(1.5); "
+        "open(\\"{output}\\", \\"w\\").write(os.environ[\\"CUDA_VISIBLE_DEVICES\\"] + \\" %f %f\\" % (t0, time.time()))'"
+"""
+
+
+@pytest.mark.slow
+def test_local_executor_with_gpu_cap_gives_each_running_job_its_own_device(tmp_path):
+    """Snakemake's local executor (--resources gpu=2) + DEBIASQE_GPUS=0,1: no card shared."""
+    (tmp_path / "Snakefile").write_text(SNAKEFILE.replace("{PY}", sys.executable))
+    env = {**os.environ, "DEBIASQE_GPUS": "0,1", "DEBIASQE_GPU_LOCK_DIR": str(tmp_path / "locks"),
+           "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "4", "--resources", "gpu=2",
+                           "--directory", str(tmp_path), "--snakefile", str(tmp_path / "Snakefile")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = []
+    for f in sorted((tmp_path / "out").glob("*.txt")):
+        dev, t0, t1 = f.read_text().split()
+        jobs.append((dev, float(t0), float(t1)))
+    assert len(jobs) == 4 and {j[0] for j in jobs} == {"0", "1"}
+    for i, a in enumerate(jobs):
+        for b in jobs[i + 1:]:
+            overlap = min(a[2], b[2]) > max(a[1], b[1])
+            assert not (overlap and a[0] == b[0]), (a, b)
+    assert any(min(a[2], b[2]) > max(a[1], b[1]) for i, a in enumerate(jobs) for b in jobs[i + 1:]), \
+        "the two GPU slots were never used at the same time"
