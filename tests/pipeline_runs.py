@@ -260,7 +260,7 @@ def slurm_test_profile(dest: Path, gpu_rules=("train", "enhance", "evaluate")) -
     profile["default-resources"]["mem_mb"] = "1000 * attempt"
     for rule, res in profile.get("set-resources", {}).items():
         res["mem_mb"] = "1000 * attempt"
-        res.pop("gpu", None)
+        res["gpu"] = 0  # the localhost node has no GPU GRES (0 = no --gpus, also over a rule's own gpu=1)
         res.pop("gpu_model", None)
         if "cpus_per_task" in res:
             res["cpus_per_task"] = 1
