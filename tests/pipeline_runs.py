@@ -283,6 +283,7 @@ def run_via_slurm(workdir: Path, profile: Path, *args: str, timeout: int = 900) 
     except subprocess.TimeoutExpired:
         kill_group(proc.pid)
         out, _ = proc.communicate()
-    if proc.returncode in (124, 137):
+    if proc.returncode in (124, 137, -9):
+        # Timed out: cancel what the killed run left queued (the cluster is ours alone).
         subprocess.run(["scancel", "--user", str(os.getuid())], capture_output=True)
     return subprocess.CompletedProcess(cmd, proc.returncode, out, "")
