@@ -230,6 +230,9 @@ SLURM_TEST_SETTINGS = {
     "slurm-init-seconds-before-status-checks": 2,
     "jobs": 4,
     "latency-wait": 10,
+    # A job asking for more CPUs than the node has would pend forever
+    # (Reason=PartitionConfig): cap every rule's threads at the node's CPUs.
+    "max-threads": os.cpu_count() or 1,
 }
 
 
@@ -262,8 +265,6 @@ def slurm_test_profile(dest: Path, gpu_rules=("train", "enhance", "evaluate")) -
         res["mem_mb"] = "1000 * attempt"
         res["gpu"] = 0  # the localhost node has no GPU GRES (0 = no --gpus, also over a rule's own gpu=1)
         res.pop("gpu_model", None)
-        if "cpus_per_task" in res:
-            res["cpus_per_task"] = 1
     for rule in ("prepare_dataset", "rate_summary"):
         profile["set-resources"].setdefault(rule, {})["mem_mb"] = "1000 * attempt"
     dest.mkdir(parents=True, exist_ok=True)
