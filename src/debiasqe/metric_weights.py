@@ -53,6 +53,11 @@ class WeightFile:
     sha256_prefix: str | None = None  # torch-hub style "-<hex>." in the name
     hf_repo: str | None = None        # timm: the Hugging Face repo id
 
+    @property
+    def key(self) -> str:
+        """Unique, readable id for provenance (timm files share a name)."""
+        return f"{self.hf_repo}/{self.name}" if self.kind == "timm" else self.name
+
     def path(self, weights_dir: str | os.PathLike) -> Path:
         return Path(weights_dir) / self.relpath
 

@@ -234,8 +234,8 @@ def build_metric(name: str, policy: str = "auto", weights_dir=mw.DEFAULT_WEIGHTS
     if info.mode == "set":
         raise ConfigError(f"metric {name!r} is set-level: use debiasqe.fid, not the per-image evaluator")
     files = mw.files_for(name)
-    present = {f.name: mw.find_present(f, weights_dir) for f in files}
-    missing = [f for f in files if present[f.name] is None]
+    present = {f.key: mw.find_present(f, weights_dir) for f in files}
+    missing = [f for f in files if present[f.key] is None]
     options = dict(options or {})
 
     if not files:
@@ -258,23 +258,23 @@ def build_metric(name: str, policy: str = "auto", weights_dir=mw.DEFAULT_WEIGHTS
 
     if status == "unavailable":
         return BuiltMetric(name, info, None, status,
-                           {f.name: ("unavailable" if present[f.name] is None else
-                                     sha256_file(present[f.name])) for f in files},
+                           {f.key: ("unavailable" if present[f.key] is None else
+                                    sha256_file(present[f.key])) for f in files},
                            note=f"missing {', '.join(str(f.path(weights_dir)) for f in missing)}; "
                                 f"{name} has no random-init form")
 
     with mw.weights_env(weights_dir):
         if status == "pretrained":
             for f in files:
-                _check_plain_tensor_file(name, present[f.name])
-            weights = {f.name: sha256_file(present[f.name]) for f in files}
+                _check_plain_tensor_file(name, present[f.key])
+            weights = {f.key: sha256_file(present[f.key]) for f in files}
             model = pyiqa.create_metric(name, device=device, **options)
         elif status == "random-init":
             torch.manual_seed(seed)
             with random_backbones():
                 model = pyiqa.create_metric(name, device=device,
                                             **{**RANDOM_KWARGS.get(name, {}), **options})
-            weights = {f.name: "random-init" for f in files}
+            weights = {f.key: "random-init" for f in files}
         else:
             model = pyiqa.create_metric(name, device=device, **options)
             weights = {}
