@@ -134,7 +134,13 @@ def place_random_weights(weights_dir: str | Path, metrics=mw.METRICS, seed: int 
                    "deform_net_model_state_dict": _half(n.deform_net.state_dict())}, dest)
         elif f.metric in ("hyperiqa", "topiq_fr"):
             _save({"params": _half(net(f.metric).state_dict())}, dest)
-        elif f.metric in ("dists", "lpips", "musiq"):
+        elif f.metric in ("dists", "lpips"):
+            # like the real files: only the calibration layers (lin*, alpha/beta);
+            # the backbone comes from the torchvision checkpoint
+            sd = {k: v for k, v in net(f.metric).state_dict().items()
+                  if not k.startswith(("net.", "stage"))}
+            _save(_half(sd), dest)
+        elif f.metric == "musiq":
             _save(_half(net(f.metric).state_dict()), dest)
         else:
             raise AssertionError(f"no recipe for {f}")

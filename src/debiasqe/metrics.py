@@ -433,6 +433,8 @@ def evaluate_images(metric_names: Sequence[str], pairs: Sequence[tuple[str, str,
 
     batches = [g[i:i + batch_size] for g in groups.values() for i in range(0, len(g), batch_size)]
     counts = defaultdict(int)
+    seconds = defaultdict(float)
+    import time
     with torch.no_grad():
         for batch in tqdm(batches, desc="metrics", unit="batch", disable=not progress):
             imgs = [load(e) for _, e, _ in batch]
@@ -450,6 +452,7 @@ def evaluate_images(metric_names: Sequence[str], pairs: Sequence[tuple[str, str,
                 b = built[m]
                 if b.model is None:
                     continue
+                t0 = time.perf_counter()
                 try:
                     if b.info.mode == "FR":
                         vals = _scores(b.model(x, y), len(batch), m, files)
@@ -474,6 +477,8 @@ def evaluate_images(metric_names: Sequence[str], pairs: Sequence[tuple[str, str,
                     raise DebiasqeError(f"metric {m} failed on {files[0]}"
                                         f"{' (+%d more)' % (len(files) - 1) if len(files) > 1 else ''}: "
                                         f"{type(ex).__name__}: {ex}") from ex
+                finally:
+                    seconds[m] += time.perf_counter() - t0
             for _, e, r in batch:  # each image decoded once; free as we go
                 decoded.pop(e, None)
                 if r is not None:
@@ -490,6 +495,7 @@ def evaluate_images(metric_names: Sequence[str], pairs: Sequence[tuple[str, str,
         batch_size=batch_size, seed=seed, n_images=len(pairs),
         metrics={m: built[m].record() for m in names},
         metric_options=metric_options, images_scored=dict(counts),
+        seconds={m: round(v, 3) for m, v in seconds.items()},
         nr_cache={"path": str(cache.path) if cache.path else None,
                   "hits": cache.hits, "misses": cache.misses},
     )
