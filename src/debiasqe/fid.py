@@ -42,14 +42,17 @@ def _sqrtm_psd(a: np.ndarray) -> np.ndarray:
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6,
-                     method: str = "sqrtm") -> float:
+                     method: str = "eigen") -> float:
     """d² = |mu1 - mu2|² + Tr(S1 + S2 - 2 (S1 S2)^½), in float64.
 
     ``method='sqrtm'``: scipy.linalg.sqrtm of S1·S2 (the pytorch-fid /
     clean-fid way), adding ``eps`` to both diagonals when the product is
     singular and dropping a negligible imaginary part.
-    ``method='eigen'``: Tr (S1 S2)^½ = Σ √λ(S1^½ S2 S1^½) with symmetric
-    eigendecompositions, which is stable and needs no eps.
+    ``method='eigen'`` (default): Tr (S1 S2)^½ = Σ √λ(S1^½ S2 S1^½) with
+    symmetric eigendecompositions: the same value for PSD covariances (tests
+    agree to 1e-8), needs no eps, and at d=2048 is ~6× faster than sqrtm
+    here (two eigh vs a Schur-based sqrtm: ~10 s vs ~60 s on a loaded
+    2-core box).
     """
     mu1 = np.atleast_1d(np.asarray(mu1, dtype=np.float64))
     mu2 = np.atleast_1d(np.asarray(mu2, dtype=np.float64))
@@ -258,5 +261,5 @@ def set_stats_cached(paths: Sequence[str | os.PathLike], cache_file: str | os.Pa
     return st
 
 
-def fid_between(a: SetStats, b: SetStats, method: str = "sqrtm") -> float:
+def fid_between(a: SetStats, b: SetStats, method: str = "eigen") -> float:
     return frechet_distance(a.mu, a.sigma, b.mu, b.sigma, method=method)
