@@ -175,3 +175,29 @@ def test_pyiqa_inception_end_to_end(tmp_path):
 def test_missing_inception_weights(tmp_path):
     with pytest.raises(WeightsUnavailableError, match="pt_inception"):
         fid.build_inception(tmp_path / fid.FID_WEIGHTS_FILE)
+
+
+def test_domain_fids_one_pass_per_set(tmp_path, monkeypatch):
+    raw = _write_set(tmp_path / "raw", 2, 64, 0)
+    comp = _write_set(tmp_path / "comp", 2, 64, 1, shift=30)
+    enh = _write_set(tmp_path / "enh", 2, 64, 2, shift=10)
+    calls = []
+    real = fid.compute_set_stats
+    monkeypatch.setattr(fid, "compute_set_stats", lambda *a, **k: calls.append(1) or real(*a, **k))
+    out = fid.domain_fids(raw, comp, enh, tmp_path / "c", MeanNet(), "fake", patch=32,
+                          progress=False)
+    assert len(calls) == 3
+    assert out["S_CR"] > 0 and out["n_patches"] == {"raw": 10, "comp": 10, "enh": 10}
+    from debiasqe.bias import deviation
+    assert out["deviation_pct"] == pytest.approx(deviation(out["S_CR"], out["S_CE"], out["S_RE"]))
+    enh2 = _write_set(tmp_path / "enh2", 2, 64, 3)
+    fid.domain_fids(raw, comp, enh2, tmp_path / "c", MeanNet(), "fake", patch=32,
+                    set_names=("raw", "comp", "enh-m2"), progress=False)
+    assert len(calls) == 4  # raw and comp came from the cache
+
+
+def test_inception_policy(tmp_path):
+    with pytest.raises(WeightsUnavailableError, match="pt_inception"):
+        fid.inception_for_policy("required", tmp_path)
+    _, rec = fid.inception_for_policy("auto", tmp_path)
+    assert rec == "random-init"

@@ -263,3 +263,44 @@ def set_stats_cached(paths: Sequence[str | os.PathLike], cache_file: str | os.Pa
 
 def fid_between(a: SetStats, b: SetStats, method: str = "eigen") -> float:
     return frechet_distance(a.mu, a.sigma, b.mu, b.sigma, method=method)
+
+
+# ---------------------------------------------------------------- triangles
+def inception_for_policy(policy: str, weights_dir, device="cpu"):
+    """(net, weights_record) for pretrained ``required | auto | random``.
+
+    ``auto`` without the file gives a random-init network, recorded as such;
+    FID from random features is only good for smoke runs.
+    """
+    from . import metric_weights as mw
+    from .errors import WeightsUnavailableError
+    f = mw.files_for("fid")[0]
+    present = mw.find_present(f, weights_dir)
+    if policy == "required" and present is None:
+        raise WeightsUnavailableError(f"metric fid: weight file {f.path(weights_dir)} is missing "
+                                      f"(pretrained: required; fetch {f.url})")
+    if policy not in ("required", "auto", "random"):
+        raise ConfigError(f"pretrained={policy!r}: expected required, auto or random")
+    use = present if policy != "random" else None
+    return build_inception(use, device)
+
+
+def domain_fids(raw: Sequence, comp: Sequence, enh: Sequence, cache_dir: str | os.PathLike,
+                net, weights_record: str, patch: int = 256, set_names=("raw", "comp", "enh"),
+                **kw) -> dict:
+    """S_CR, S_CE, S_RE (patch FID) with one Inception pass per set.
+
+    Set statistics go to ``cache_dir/<set name>.npz``; give every method's
+    enhanced set its own name (e.g. ``enh-<method>``) so raw and comp are
+    shared across methods.
+    """
+    from .bias import deviation
+    d = Path(cache_dir)
+    st = {n: set_stats_cached(p, d / f"{n}.npz", net, weights_record, patch=patch, **kw)
+          for n, p in zip(set_names, (raw, comp, enh))}
+    r, c, e = (st[n] for n in set_names)
+    out = {"S_CR": fid_between(c, r), "S_CE": fid_between(c, e), "S_RE": fid_between(r, e),
+           "n_patches": {n: s.n_patches for n, s in st.items()},
+           "inception_weights": weights_record, "patch": patch}
+    out["deviation_pct"] = deviation(out["S_CR"], out["S_CE"], out["S_RE"])
+    return out
