@@ -122,7 +122,9 @@ def main(argv=None):
     ap.add_argument("--methods", type=int, default=2)
     ap.add_argument("--patch", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=6)
-    ap.add_argument("--metrics", default="psnr,lpips,dists,musiq,clipiqa,topiq_fr")
+    ap.add_argument("--metrics", default="psnr,lpips,dists,musiq,clipiqa")
+    ap.add_argument("--design-first", action="store_true",
+                    help="run the design before the naive way (check order effects)")
     a = ap.parse_args(argv)
     import torch
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -134,8 +136,10 @@ def main(argv=None):
         net, _ = F.build_inception(None)
         from collections import defaultdict
         tn, td = defaultdict(float), defaultdict(float)
-        naive(built, sets, a.methods, net, a.patch, a.batch_size, tn)
-        design(built, sets, a.methods, net, a.patch, a.batch_size, tmp / "work", td)
+        runs = [lambda: naive(built, sets, a.methods, net, a.patch, a.batch_size, tn),
+                lambda: design(built, sets, a.methods, net, a.patch, a.batch_size, tmp / "work", td)]
+        for run in (runs[::-1] if a.design_first else runs):
+            run()
     print(f"images {a.images} x {a.size}px, methods {a.methods} (+comp), metrics {a.metrics} + FID "
           f"triangles (patch {a.patch}), torch threads {torch.get_num_threads()}")
     print(f"{'part':16s} {'naive s':>9s} {'design s':>9s} {'ratio':>7s}")

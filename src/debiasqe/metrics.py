@@ -372,7 +372,13 @@ def evaluate_images(metric_names: Sequence[str], pairs: Sequence[tuple[str, str,
             raise BadImageError(f"{e}: image file not found (image {n})")
         if r is not None and not Path(r).is_file():
             raise BadImageError(f"{r}: reference image file not found (image {n})")
-    need_ref = any(built[m].info.mode == "FR" for m in names) or reference_nr
+    need_ref = any(built[m].info.mode == "FR" and built[m].model is not None
+                   for m in names) or reference_nr
+    if need_ref:
+        for n, e, r in pairs:
+            if r is None:
+                raise ConfigError(f"image {n} ({e}): full-reference metrics or reference_nr "
+                                  f"need a reference image, got none")
     wid = {m: _weights_id(b) for m, b in built.items()}
 
     rows: dict[str, dict] = {n: {"image": n} for n, _, _ in pairs}
