@@ -135,6 +135,12 @@ def main(argv=None):
         built = {m: M.build_metric(m, "random", tmp / "no-weights") for m in names}
         net, _ = F.build_inception(None)
         from collections import defaultdict
+        # warm-up (one-time kernel/allocator setup) outside the timings
+        with torch.no_grad():
+            for b in built.values():
+                e, r = sets["comp"][0], sets["raw"][0]
+                b.model(e, r) if b.info.mode == "FR" else b.model(e)
+            F.compute_set_stats(sets["raw"][:1], net, "w", patch=a.patch, progress=False)
         tn, td = defaultdict(float), defaultdict(float)
         runs = [lambda: naive(built, sets, a.methods, net, a.patch, a.batch_size, tn),
                 lambda: design(built, sets, a.methods, net, a.patch, a.batch_size, tmp / "work", td)]
