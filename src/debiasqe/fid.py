@@ -1,0 +1,306 @@
+"""FID on patches (HiFiC protocol) from cached Inception features.
+
+pyiqa's ``fid`` resizes whole images to 299×299, which is degenerate on a
+100-image evaluation set (2048-d covariance from 100 samples). Following
+HiFiC (Mentzer et al. 2020) we cut every image into non-overlapping P×P
+patches (P=256 by default) and, when both sides are at least 1.5·P, add a
+second grid offset by P/2 in both directions. Patches go through pyiqa's
+FID InceptionV3 (pool3, 2048-d, the TF-FID weights
+``pt_inception-2015-12-05-6726825d.pth``) after a bicubic resize to 299 and
+pyiqa's "clean" input scaling ((255·x - 128) / 128).
+
+Features of an image *set* (raw / compressed / enhanced) are reduced to
+(mu, sigma, n_patches) once and stored as ``.npz`` with provenance, so the
+three FIDs of a domain triangle cost one Inception pass per set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .atomic import atomic_path
+from .errors import BadImageError, ConfigError
+from .provenance import base_record
+
+FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
+INCEPTION_SIZE = 299
+FEATURE_DIM = 2048
+
+
+# ---------------------------------------------------------------- distances
+def _sqrtm_psd(a: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh((a + a.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6,
+                     method: str = "eigen") -> float:
+    """d² = |mu1 - mu2|² + Tr(S1 + S2 - 2 (S1 S2)^½), in float64.
+
+    ``method='sqrtm'``: scipy.linalg.sqrtm of S1·S2 (the pytorch-fid /
+    clean-fid way), adding ``eps`` to both diagonals when the product is
+    singular and dropping a negligible imaginary part.
+    ``method='eigen'`` (default): Tr (S1 S2)^½ = Σ √λ(S1^½ S2 S1^½) with
+    symmetric eigendecompositions: the same value for PSD covariances (tests
+    agree to 1e-8), needs no eps, and at d=2048 is ~6× faster than sqrtm
+    here (two eigh vs a Schur-based sqrtm: ~10 s vs ~60 s on a loaded
+    2-core box).
+    """
+    mu1 = np.atleast_1d(np.asarray(mu1, dtype=np.float64))
+    mu2 = np.atleast_1d(np.asarray(mu2, dtype=np.float64))
+    s1 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64))
+    s2 = np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
+    if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
+        raise ConfigError(f"frechet_distance: shape mismatch mu {mu1.shape}/{mu2.shape}, "
+                          f"sigma {s1.shape}/{s2.shape}")
+    diff = mu1 - mu2
+    if method == "eigen":
+        r = _sqrtm_psd(s1)
+        lam = np.linalg.eigvalsh((r @ s2 @ r + (r @ s2 @ r).T) / 2)
+        tr_covmean = float(np.sqrt(np.clip(lam, 0, None)).sum())
+    elif method == "sqrtm":
+        from scipy import linalg
+        covmean = linalg.sqrtm(s1.dot(s2))
+        if not np.isfinite(covmean).all():
+            offset = np.eye(s1.shape[0]) * eps
+            covmean = linalg.sqrtm((s1 + offset).dot(s2 + offset))
+        if np.iscomplexobj(covmean):
+            if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+                raise ArithmeticError(
+                    f"frechet_distance: imaginary component {np.max(np.abs(covmean.imag)):.3g}")
+            covmean = covmean.real
+        tr_covmean = float(np.trace(covmean))
+    else:
+        raise ConfigError(f"frechet_distance: method={method!r}, expected 'sqrtm' or 'eigen'")
+    return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
+
+
+# ---------------------------------------------------------------- patches
+def patch_boxes(height: int, width: int, patch: int = 256) -> list[tuple[int, int]]:
+    """Top-left corners of the HiFiC patch grid(s) for an image of that size."""
+    if patch < 1:
+        raise ConfigError(f"fid patch size {patch} must be >= 1")
+    boxes = [(y, x) for y in range(0, height - patch + 1, patch)
+             for x in range(0, width - patch + 1, patch)]
+    if height >= 1.5 * patch and width >= 1.5 * patch:
+        o = patch // 2
+        boxes += [(y, x) for y in range(o, height - patch + 1, patch)
+                  for x in range(o, width - patch + 1, patch)]
+    return boxes
+
+
+def extract_patches(img: np.ndarray, patch: int = 256) -> np.ndarray:
+    """(N, P, P, 3) patches of an HxWx3 image (see :func:`patch_boxes`)."""
+    h, w = img.shape[:2]
+    boxes = patch_boxes(h, w, patch)
+    if not boxes:
+        return np.empty((0, patch, patch, img.shape[2]), img.dtype)
+    return np.stack([img[y:y + patch, x:x + patch] for y, x in boxes])
+
+
+# ---------------------------------------------------------------- network
+@contextlib.contextmanager
+def _pyiqa_inception_loader(weights: Path | None) -> Iterator[None]:
+    """Make pyiqa's ``fid_inception_v3`` load ``weights`` with weights_only=True
+    (or nothing, for random init) instead of fetching its URL."""
+    import torch
+    from pyiqa.archs import inception as inc
+    from pyiqa.archs.arch_util import clean_state_dict
+
+    def load(net, _url, *a, **k):
+        if weights is not None:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            net.load_state_dict(clean_state_dict(state), strict=True)
+
+    orig = inc.load_pretrained_network
+    inc.load_pretrained_network = load
+    try:
+        yield
+    finally:
+        inc.load_pretrained_network = orig
+
+
+def build_inception(weights: str | os.PathLike | None, device="cpu"):
+    """pyiqa's FID InceptionV3 (pool3 block, 2048-d) with weights from ``weights``.
+
+    ``weights=None`` gives a random-init network (seeded; tests, benchmarks).
+    Returns (module, weights_record): the file's sha256 or "random-init".
+    """
+    import torch
+    from pyiqa.archs.inception import InceptionV3
+    from .errors import WeightsUnavailableError
+    from .provenance import sha256_file
+
+    record = "random-init"
+    if weights is not None:
+        weights = Path(weights)
+        if not weights.is_file():
+            raise WeightsUnavailableError(f"fid: Inception weights file {weights} is missing")
+        record = sha256_file(weights)
+    torch.manual_seed(0)
+    with _pyiqa_inception_loader(weights):
+        net = InceptionV3(output_blocks=[3], resize_input=False, normalize_input=False)
+    return net.eval().to(device), record
+
+
+# ---------------------------------------------------------------- features
+@dataclass
+class SetStats:
+    mu: np.ndarray
+    sigma: np.ndarray
+    n_patches: int
+    provenance: dict
+
+    def save(self, path: str | os.PathLike) -> None:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, mu=self.mu, sigma=self.sigma, n_patches=self.n_patches,
+                         provenance=json.dumps(self.provenance))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SetStats":
+        with np.load(path, allow_pickle=False) as z:
+            return cls(z["mu"], z["sigma"], int(z["n_patches"]), json.loads(str(z["provenance"])))
+
+
+def set_key(paths: Sequence[str | os.PathLike], patch: int, weights_record: str) -> str:
+    """Identity of an image set's features: paths, sizes, mtimes, patch, weights."""
+    h = hashlib.sha256()
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"{os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    h.update(f"patch={patch};weights={weights_record};v1".encode())
+    return h.hexdigest()
+
+
+def _batches(it: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:
+    buf: list[np.ndarray] = []
+    for p in it:
+        buf.append(p)
+        if len(buf) == n:
+            yield np.stack(buf)
+            buf = []
+    if buf:
+        yield np.stack(buf)
+
+
+def inception_features(net, patches: np.ndarray, device="cpu"):
+    """(N, 2048) float64 pool3 features of (N, P, P, 3) float [0,1] patches."""
+    import torch
+    import torch.nn.functional as F
+    x = torch.from_numpy(np.ascontiguousarray(patches)).permute(0, 3, 1, 2).float().to(device)
+    if x.shape[-1] != INCEPTION_SIZE or x.shape[-2] != INCEPTION_SIZE:
+        x = F.interpolate(x, size=(INCEPTION_SIZE, INCEPTION_SIZE), mode="bicubic",
+                          align_corners=False)
+    x = (x * 255 - 128) / 128  # pyiqa 'clean' mode scaling
+    with torch.no_grad():
+        f = net(x)[0]
+    return f.reshape(f.shape[0], -1).double().cpu().numpy()
+
+
+def compute_set_stats(paths: Sequence[str | os.PathLike], net, weights_record: str,
+                      patch: int = 256, batch_size: int = 32, device="cpu",
+                      reader: Callable | None = None, progress: bool = True) -> SetStats:
+    """Accumulate mean and covariance of patch features of an image set."""
+    if reader is None:
+        from .metrics import read_image as reader
+    from tqdm import tqdm
+
+    n = 0
+    s = None
+    ss = None
+
+    def gen():
+        for p in paths:
+            img = reader(p)
+            pt = extract_patches(img, patch)
+            if len(pt) == 0:
+                raise BadImageError(f"{p}: {img.shape[1]}x{img.shape[0]} is smaller than the "
+                                    f"FID patch size {patch}")
+            yield from pt
+
+    for batch in tqdm(_batches(gen(), batch_size), desc="fid features", disable=not progress,
+                      unit="batch"):
+        f = inception_features(net, batch, device)
+        if s is None:
+            s = np.zeros(f.shape[1]); ss = np.zeros((f.shape[1], f.shape[1]))
+        n += len(f)
+        s += f.sum(0)
+        ss += f.T @ f
+    if n < 2:
+        raise ConfigError(f"fid: {n} patch(es) from {len(paths)} image(s); need at least 2")
+    mu = s / n
+    sigma = (ss - n * np.outer(mu, mu)) / (n - 1)
+    prov = base_record(stage="fid-features", n_images=len(paths), n_patches=n, patch=patch,
+                       inception_weights=weights_record, key=set_key(paths, patch, weights_record))
+    return SetStats(mu, sigma, n, prov)
+
+
+def set_stats_cached(paths: Sequence[str | os.PathLike], cache_file: str | os.PathLike,
+                     net, weights_record: str, patch: int = 256, **kw) -> SetStats:
+    """Load ``cache_file`` when its key matches the set, else compute and save it."""
+    key = set_key(paths, patch, weights_record)
+    cache_file = Path(cache_file)
+    if cache_file.is_file():
+        try:
+            st = SetStats.load(cache_file)
+            if st.provenance.get("key") == key:
+                return st
+        except (OSError, ValueError, KeyError):
+            pass
+    st = compute_set_stats(paths, net, weights_record, patch=patch, **kw)
+    st.save(cache_file)
+    return st
+
+
+def fid_between(a: SetStats, b: SetStats, method: str = "eigen") -> float:
+    return frechet_distance(a.mu, a.sigma, b.mu, b.sigma, method=method)
+
+
+# ---------------------------------------------------------------- triangles
+def inception_for_policy(policy: str, weights_dir, device="cpu"):
+    """(net, weights_record) for pretrained ``required | auto | random``.
+
+    ``auto`` without the file gives a random-init network, recorded as such;
+    FID from random features is only good for smoke runs.
+    """
+    from . import metric_weights as mw
+    from .errors import WeightsUnavailableError
+    f = mw.files_for("fid")[0]
+    present = mw.find_present(f, weights_dir)
+    if policy == "required" and present is None:
+        raise WeightsUnavailableError(f"metric fid: weight file {f.path(weights_dir)} is missing "
+                                      f"(pretrained: required; fetch {f.url})")
+    if policy not in ("required", "auto", "random"):
+        raise ConfigError(f"pretrained={policy!r}: expected required, auto or random")
+    use = present if policy != "random" else None
+    return build_inception(use, device)
+
+
+def domain_fids(raw: Sequence, comp: Sequence, enh: Sequence, cache_dir: str | os.PathLike,
+                net, weights_record: str, patch: int = 256, set_names=("raw", "comp", "enh"),
+                **kw) -> dict:
+    """S_CR, S_CE, S_RE (patch FID) with one Inception pass per set.
+
+    Set statistics go to ``cache_dir/<set name>.npz``; give every method's
+    enhanced set its own name (e.g. ``enh-<method>``) so raw and comp are
+    shared across methods.
+    """
+    from .bias import deviation
+    d = Path(cache_dir)
+    st = {n: set_stats_cached(p, d / f"{n}.npz", net, weights_record, patch=patch, **kw)
+          for n, p in zip(set_names, (raw, comp, enh))}
+    r, c, e = (st[n] for n in set_names)
+    out = {"S_CR": fid_between(c, r), "S_CE": fid_between(c, e), "S_RE": fid_between(r, e),
+           "n_patches": {n: s.n_patches for n, s in st.items()},
+           "inception_weights": weights_record, "patch": patch}
+    out["deviation_pct"] = deviation(out["S_CR"], out["S_CE"], out["S_RE"])
+    return out

@@ -1,0 +1,254 @@
+"""Weight files the pyiqa metrics need, where they live, and how to fetch them.
+
+Nothing here is retyped from pyiqa: file names and URLs are read from pyiqa's
+own ``default_model_urls`` tables, timm's pretrained configs and torchvision's
+weight enums, so the list follows the installed versions.
+
+One weights folder (default ``resources/weights``) holds every cache:
+
+=============================  ==========================================
+``torch/hub/pyiqa/<file>``     pyiqa's own files (``$TORCH_HOME/hub/pyiqa``)
+``torch/hub/checkpoints/<f>``  torchvision backbones (``$TORCH_HOME/hub/checkpoints``)
+``torch/hub/clip/RN50.pt``     CLIP, loaded by pyiqa's ``clip_model.load``
+                               (``torch.hub.get_dir()/clip``, *not* ``~/.cache/clip``)
+``hf/hub/models--timm--<id>/`` timm backbones, Hugging Face cache layout
+                               (``snapshots/<rev>/model.safetensors`` + ``refs/main``)
+=============================  ==========================================
+
+Checked here: torch.hub, torchvision, timm and pyiqa verify hashes only while
+downloading, so a file placed under the expected name loads as it is. The
+exception is CLIP: pyiqa's ``clip_model._download`` hashes ``RN50.pt`` on
+*every* load against the sha256 in its URL and tries to re-download on a
+mismatch, so only the genuine file (or a test that patches the URL table)
+loads offline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass, asdict
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from .errors import ConfigError
+
+DEFAULT_WEIGHTS_DIR = Path("resources/weights")
+#: revision recorded in ``refs/main`` for timm files we place ourselves
+OFFLINE_HF_REVISION = "0" * 40
+
+METRICS = ("ahiq", "clipiqa", "dists", "fid", "hyperiqa", "lpips", "musiq",
+           "niqe", "pi", "psnr", "topiq_fr")
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    metric: str
+    kind: str            # pyiqa | torchvision | timm | clip
+    name: str            # file name as the library expects it
+    url: str
+    relpath: str         # relative to the weights folder
+    sha256: str | None = None         # full digest when the source gives one
+    sha256_prefix: str | None = None  # torch-hub style "-<hex>." in the name
+    hf_repo: str | None = None        # timm: the Hugging Face repo id
+
+    @property
+    def key(self) -> str:
+        """Unique, readable id for provenance (timm files share a name)."""
+        return f"{self.hf_repo}/{self.name}" if self.kind == "timm" else self.name
+
+    def path(self, weights_dir: str | os.PathLike) -> Path:
+        return Path(weights_dir) / self.relpath
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _prefix(name: str) -> str | None:
+    m = re.search(r"-([0-9a-f]{8,})\.[A-Za-z]+$", name)
+    return m.group(1) if m else None
+
+
+def _pyiqa(metric: str, url: str) -> WeightFile:
+    name = url.rsplit("/", 1)[-1].split("?")[0]
+    return WeightFile(metric, "pyiqa", name, url, f"torch/hub/pyiqa/{name}",
+                      sha256_prefix=_prefix(name))
+
+
+def _torchvision(metric: str, weights_enum) -> WeightFile:
+    url = weights_enum.url
+    name = url.rsplit("/", 1)[-1]
+    return WeightFile(metric, "torchvision", name, url, f"torch/hub/checkpoints/{name}",
+                      sha256_prefix=_prefix(name))
+
+
+def _timm(metric: str, model_name: str) -> WeightFile:
+    import timm
+    cfg = timm.models.get_pretrained_cfg(model_name)
+    if cfg is None or not cfg.hf_hub_id:
+        raise ConfigError(f"{metric}: timm has no Hugging Face weights for {model_name!r}")
+    repo = cfg.hf_hub_id
+    fname = cfg.hf_hub_filename or "model.safetensors"
+    folder = "models--" + repo.replace("/", "--")
+    return WeightFile(metric, "timm", fname,
+                      f"https://huggingface.co/{repo}/resolve/main/{fname}",
+                      f"hf/hub/{folder}/snapshots/{OFFLINE_HF_REVISION}/{fname}",
+                      hf_repo=repo)
+
+
+def _clip(metric: str, backbone: str) -> WeightFile:
+    from pyiqa.archs.clip_model import _MODELS
+    url = _MODELS[backbone]
+    name = url.rsplit("/", 1)[-1]
+    return WeightFile(metric, "clip", name, url, f"torch/hub/clip/{name}",
+                      sha256=url.split("/")[-2])
+
+
+def files_for(metric: str) -> list[WeightFile]:
+    """The files ``pyiqa.create_metric(metric)`` (default options) reads."""
+    import torchvision.models as tvm
+    if metric == "psnr":
+        return []
+    if metric == "ahiq":
+        from pyiqa.archs.ahiq_arch import default_model_urls as u
+        return [_pyiqa(metric, u["pipal"]), _timm(metric, "resnet50"),
+                _timm(metric, "vit_base_patch8_224")]
+    if metric == "clipiqa":
+        return [_clip(metric, "RN50")]  # model_type 'clipiqa' needs no pyiqa file
+    if metric == "dists":
+        from pyiqa.archs.dists_arch import default_model_urls as u
+        return [_pyiqa(metric, u["url"]), _torchvision(metric, tvm.VGG16_Weights.IMAGENET1K_V1)]
+    if metric == "fid":
+        from pyiqa.archs.inception import FID_WEIGHTS_URL
+        return [_pyiqa(metric, FID_WEIGHTS_URL)]
+    if metric == "hyperiqa":
+        from pyiqa.archs.hypernet_arch import default_model_urls as u
+        return [_pyiqa(metric, u["resnet50-koniq"]), _timm(metric, "resnet50")]
+    if metric == "lpips":
+        from pyiqa.archs.lpips_arch import default_model_urls as u
+        return [_pyiqa(metric, u["0.1_alex"]), _torchvision(metric, tvm.AlexNet_Weights.IMAGENET1K_V1)]
+    if metric == "musiq":
+        from pyiqa.archs.musiq_arch import default_model_urls as u
+        return [_pyiqa(metric, u["koniq10k"])]
+    if metric == "niqe":
+        from pyiqa.archs.niqe_arch import default_model_urls as u
+        return [_pyiqa(metric, u["url"])]
+    if metric == "pi":
+        from pyiqa.archs.nrqm_arch import default_model_urls as nu
+        from pyiqa.archs.niqe_arch import default_model_urls as u
+        return [_pyiqa(metric, nu["url"]), _pyiqa(metric, u["url"])]
+    if metric == "topiq_fr":
+        from pyiqa.archs.topiq_arch import default_model_urls as u
+        return [_pyiqa(metric, u["cfanet_fr_kadid_res50"]), _timm(metric, "resnet50")]
+    raise ConfigError(f"metric {metric!r} unknown; expected one of {', '.join(METRICS)}")
+
+
+def all_files(metric_names: Sequence[str]) -> list[WeightFile]:
+    out, seen = [], set()
+    for m in metric_names:
+        for f in files_for(m):
+            if f.relpath not in seen:
+                seen.add(f.relpath)
+                out.append(f)
+    return out
+
+
+def find_present(f: WeightFile, weights_dir: str | os.PathLike) -> Path | None:
+    """Path of ``f`` in the weights folder, or None. For timm files any
+    snapshot that ``refs/main`` points to counts (a real HF cache works too)."""
+    p = f.path(weights_dir)
+    if f.kind == "timm":
+        repo_dir = p.parents[2]
+        ref = repo_dir / "refs" / "main"
+        if ref.is_file():
+            q = repo_dir / "snapshots" / ref.read_text().strip() / f.name
+            return q if q.is_file() else None
+        return None
+    return p if p.is_file() else None
+
+
+def manifest(weights_dir: str | os.PathLike, metric_names: Sequence[str] = METRICS) -> list[dict]:
+    """One entry per needed file: name, metric, path, size, sha256 or 'missing'."""
+    from .provenance import sha256_file
+    rows = []
+    for f in all_files(metric_names):
+        p = find_present(f, weights_dir)
+        rows.append({
+            "name": f.name, "metric": f.metric, "kind": f.kind,
+            "path": str(p if p else f.path(weights_dir)),
+            "size": p.stat().st_size if p else None,
+            "sha256": sha256_file(p) if p else "missing",
+        })
+    return rows
+
+
+def fetch_all(metric_names: Sequence[str], weights_dir: str | os.PathLike,
+              downloader: Callable[..., object]) -> list[Path]:
+    """Download every missing file with ``downloader(url, dest, sha256=...)``.
+
+    ``downloader`` is ``debiasqe.download.download`` in the pipeline; tests
+    inject their own. Files already present are left alone.
+    """
+    done = []
+    for f in all_files(metric_names):
+        if find_present(f, weights_dir):
+            done.append(find_present(f, weights_dir))
+            continue
+        dest = f.path(weights_dir)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        downloader(f.url, dest, sha256=f.sha256)
+        if f.sha256_prefix:
+            from .provenance import sha256_file
+            from .errors import IntegrityError
+            got = sha256_file(dest)
+            if not got.startswith(f.sha256_prefix):
+                dest.unlink()
+                raise IntegrityError(f"{dest}: sha256 {got[:12]}... does not start with "
+                                     f"{f.sha256_prefix} (from its name)")
+        if f.kind == "timm":
+            ref = dest.parents[2] / "refs" / "main"
+            if not ref.is_file():
+                ref.parent.mkdir(parents=True, exist_ok=True)
+                ref.write_text(OFFLINE_HF_REVISION)
+        done.append(dest)
+    return done
+
+
+@contextlib.contextmanager
+def weights_env(weights_dir: str | os.PathLike, offline: bool = True) -> Iterator[Path]:
+    """Point torch.hub, pyiqa, CLIP and the Hugging Face cache at ``weights_dir``.
+
+    Sets TORCH_HOME, HF_HOME, HF_HUB_CACHE (and HF_HUB_OFFLINE) and patches the
+    module constants that pyiqa and huggingface_hub read at import time, so it
+    works even after they were imported. Restores everything on exit.
+    """
+    wd = Path(weights_dir).resolve()
+    env = {"TORCH_HOME": str(wd / "torch"), "HF_HOME": str(wd / "hf"),
+           "HF_HUB_CACHE": str(wd / "hf" / "hub")}
+    if offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    old_env = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    patches = []
+
+    def patch(mod, attr, value):
+        patches.append((mod, attr, getattr(mod, attr)))
+        setattr(mod, attr, value)
+
+    try:
+        import huggingface_hub.constants as hc
+        patch(hc, "HF_HUB_CACHE", env["HF_HUB_CACHE"])
+        if offline:
+            patch(hc, "HF_HUB_OFFLINE", True)
+        import pyiqa.utils.download_util as du
+        patch(du, "DEFAULT_CACHE_DIR", str(wd / "torch" / "hub" / "pyiqa"))
+        yield wd
+    finally:
+        for mod, attr, value in reversed(patches):
+            setattr(mod, attr, value)
+        for k, v in old_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

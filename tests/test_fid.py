@@ -1,0 +1,203 @@
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from debiasqe import fid
+from debiasqe.errors import BadImageError, ConfigError, WeightsUnavailableError
+from debiasqe.fid import frechet_distance, patch_boxes
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+# ------------------------------------------------------------ Frechet distance
+@pytest.mark.parametrize("method", ["sqrtm", "eigen"])
+def test_frechet_diagonal_closed_form(method):
+    rng = np.random.default_rng(1)
+    d = 16
+    mu1, mu2 = rng.normal(size=d), rng.normal(size=d)
+    v1, v2 = rng.uniform(0.1, 3, d), rng.uniform(0.1, 3, d)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum(v1 + v2 - 2 * np.sqrt(v1 * v2))
+    got = frechet_distance(mu1, np.diag(v1), mu2, np.diag(v2), method=method)
+    assert got == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("method", ["sqrtm", "eigen"])
+def test_frechet_commuting_non_diagonal(method):
+    # S1 = Q D1 Q', S2 = Q D2 Q' commute: Tr sqrt(S1 S2) = sum sqrt(d1 d2)
+    rng = np.random.default_rng(2)
+    d = 12
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    d1, d2 = rng.uniform(0.2, 2, d), rng.uniform(0.2, 2, d)
+    s1, s2 = q @ np.diag(d1) @ q.T, q @ np.diag(d2) @ q.T
+    mu1, mu2 = rng.normal(size=d), rng.normal(size=d)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum(d1 + d2 - 2 * np.sqrt(d1 * d2))
+    assert frechet_distance(mu1, s1, mu2, s2, method=method) == pytest.approx(expected, rel=1e-8)
+
+
+def test_frechet_methods_agree_and_identity_is_zero():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(200, 10)), rng.normal(size=(200, 10)) * 1.5 + 0.3
+    m1, s1, m2, s2 = a.mean(0), np.cov(a.T), b.mean(0), np.cov(b.T)
+    x = frechet_distance(m1, s1, m2, s2, method="sqrtm")
+    y = frechet_distance(m1, s1, m2, s2, method="eigen")
+    assert x == pytest.approx(y, rel=1e-8)
+    assert frechet_distance(m1, s1, m1, s1) == pytest.approx(0, abs=1e-8)
+
+
+def test_frechet_singular_covariances_fall_back():
+    d = 6
+    s = np.zeros((d, d)); s[0, 0] = 1.0  # rank 1: product singular
+    v = frechet_distance(np.zeros(d), s, np.ones(d), s)
+    assert np.isfinite(v) and v == pytest.approx(d, abs=1e-3)
+
+
+def test_frechet_shape_mismatch():
+    with pytest.raises(ConfigError):
+        frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+
+
+# ------------------------------------------------------------ patches
+@pytest.mark.parametrize("h,w,p,n", [
+    (512, 768, 256, 6 + 2),   # 2x3 grid + offset grid 1x2 (both sides >= 384)
+    (300, 300, 256, 1),        # < 1.5 P: no offset pass
+    (384, 384, 256, 2),        # exactly 1.5 P: offset patch at (128, 128)
+    (383, 1000, 256, 3),       # one side < 384: no offset pass
+    (255, 255, 256, 0),
+    (96, 128, 64, 2 + 1),      # configurable patch size
+])
+def test_patch_boxes(h, w, p, n):
+    boxes = patch_boxes(h, w, p)
+    assert len(boxes) == n
+    assert all(0 <= y <= h - p and 0 <= x <= w - p for y, x in boxes)
+    if h >= 1.5 * p and w >= 1.5 * p:
+        assert (p // 2, p // 2) in boxes
+
+
+def test_extract_patches_content():
+    img = np.arange(96 * 128 * 3, dtype=np.float32).reshape(96, 128, 3)
+    pt = fid.extract_patches(img, 64)
+    assert pt.shape == (3, 64, 64, 3)
+    np.testing.assert_array_equal(pt[2], img[32:96, 32:96])
+
+
+# ------------------------------------------------------------ features & cache
+def _write_set(folder: Path, n: int, size: int, seed: int, shift: float = 0.0):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        a = np.clip(rng.random((size, size, 3)) * 200 + shift, 0, 255).astype(np.uint8)
+        p = folder / f"{i}.png"
+        Image.fromarray(a).save(p)
+        paths.append(p)
+    return paths
+
+
+class MeanNet:
+    """Stand-in feature extractor: per-channel means (3-d features)."""
+
+    def __call__(self, x):
+        return [x.mean(dim=(2, 3), keepdim=True)]
+
+
+def test_set_stats_accumulate_mean_and_covariance(tmp_path):
+    paths = _write_set(tmp_path / "s", 3, 598, 0)  # 299-patches: no resize
+    st = fid.compute_set_stats(paths, MeanNet(), "fake", patch=299, batch_size=3, progress=False)
+    feats = []
+    for p in paths:
+        img = np.asarray(Image.open(p)).astype(np.float64) / 255
+        for y, x in patch_boxes(598, 598, 299):
+            feats.append(((img[y:y + 299, x:x + 299] * 255 - 128) / 128).mean((0, 1)))
+    feats = np.array(feats)
+    assert st.n_patches == len(feats) == 3 * (4 + 1)
+    np.testing.assert_allclose(st.mu, feats.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(st.sigma, np.cov(feats.T), rtol=1e-4, atol=1e-9)
+
+
+def test_set_stats_cache_is_reused_and_invalidated(tmp_path, monkeypatch):
+    paths = _write_set(tmp_path / "s", 2, 64, 0)
+    calls = []
+    real = fid.compute_set_stats
+    monkeypatch.setattr(fid, "compute_set_stats", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cache = tmp_path / "feat" / "raw.npz"
+    a = fid.set_stats_cached(paths, cache, MeanNet(), "w1", patch=32, progress=False)
+    b = fid.set_stats_cached(paths, cache, MeanNet(), "w1", patch=32, progress=False)
+    assert len(calls) == 1 and cache.is_file()
+    np.testing.assert_array_equal(a.sigma, b.sigma)
+    assert b.provenance["inception_weights"] == "w1" and b.n_patches == 2 * (4 + 1)
+    fid.set_stats_cached(paths, cache, MeanNet(), "w2", patch=32, progress=False)  # other weights
+    assert len(calls) == 2
+    os.utime(paths[0], ns=(1, 1))  # touched image
+    fid.set_stats_cached(paths, cache, MeanNet(), "w2", patch=32, progress=False)
+    assert len(calls) == 3
+
+
+def test_too_small_image_names_file(tmp_path):
+    paths = _write_set(tmp_path / "s", 1, 20, 0)
+    with pytest.raises(BadImageError, match="0.png"):
+        fid.compute_set_stats(paths, MeanNet(), "fake", patch=32, progress=False)
+
+
+def test_pyiqa_inception_end_to_end(tmp_path):
+    """pyiqa's FID InceptionV3 with a weights file in the expected layout;
+    one pass per set, three FIDs from the cached stats."""
+    import torch
+    from offline_weights import place_random_weights
+    from debiasqe import metric_weights as mw
+    place_random_weights(tmp_path / "w", ["fid"])
+    wfile = mw.files_for("fid")[0].path(tmp_path / "w")
+    assert wfile.name == fid.FID_WEIGHTS_FILE
+    net, rec = fid.build_inception(wfile)
+    sd = torch.load(wfile, weights_only=True)
+    k = "Mixed_7c.branch_pool.conv.weight"
+    torch.testing.assert_close(net.blocks[3][2].branch_pool.conv.weight, sd[k].float())
+    assert len(rec) == 64
+    raw = _write_set(tmp_path / "raw", 2, 64, 0)
+    comp = _write_set(tmp_path / "comp", 2, 64, 1, shift=40)
+    stats = {n: fid.set_stats_cached(p, tmp_path / f"{n}.npz", net, rec, patch=64,
+                                     batch_size=2, progress=False)
+             for n, p in (("raw", raw), ("comp", comp))}
+    assert stats["raw"].mu.shape == (2048,)
+    # eigen method: 2048-d sqrtm takes ~10 s on a loaded 2-core box
+    assert fid.fid_between(stats["raw"], stats["raw"], "eigen") == pytest.approx(0, abs=1e-3)
+    assert fid.fid_between(stats["raw"], stats["comp"], "eigen") > 0
+
+
+def test_missing_inception_weights(tmp_path):
+    with pytest.raises(WeightsUnavailableError, match="pt_inception"):
+        fid.build_inception(tmp_path / fid.FID_WEIGHTS_FILE)
+
+
+def test_domain_fids_one_pass_per_set(tmp_path, monkeypatch):
+    raw = _write_set(tmp_path / "raw", 2, 64, 0)
+    comp = _write_set(tmp_path / "comp", 2, 64, 1, shift=30)
+    enh = _write_set(tmp_path / "enh", 2, 64, 2, shift=10)
+    calls = []
+    real = fid.compute_set_stats
+    monkeypatch.setattr(fid, "compute_set_stats", lambda *a, **k: calls.append(1) or real(*a, **k))
+    out = fid.domain_fids(raw, comp, enh, tmp_path / "c", MeanNet(), "fake", patch=32,
+                          progress=False)
+    assert len(calls) == 3
+    assert out["S_CR"] > 0 and out["n_patches"] == {"raw": 10, "comp": 10, "enh": 10}
+    from debiasqe.bias import deviation
+    assert out["deviation_pct"] == pytest.approx(deviation(out["S_CR"], out["S_CE"], out["S_RE"]))
+    enh2 = _write_set(tmp_path / "enh2", 2, 64, 3)
+    fid.domain_fids(raw, comp, enh2, tmp_path / "c", MeanNet(), "fake", patch=32,
+                    set_names=("raw", "comp", "enh-m2"), progress=False)
+    assert len(calls) == 4  # raw and comp came from the cache
+
+
+def test_inception_policy(tmp_path):
+    with pytest.raises(WeightsUnavailableError, match="pt_inception"):
+        fid.inception_for_policy("required", tmp_path)
+    _, rec = fid.inception_for_policy("auto", tmp_path)
+    assert rec == "random-init"
