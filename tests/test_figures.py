@@ -45,8 +45,8 @@ def sides(ax):
 @pytest.mark.parametrize("d", [(9.73, 6.13, 10.58), (9.73, 9.36, 8.77), (0.22, 0.03, 0.21), (1.0, 1.0, 1.0)])
 def test_triangle_geometry_reproduces_distances_and_eq1(d):
     t = F.triangle_geometry(*d)
-    (cx, cy), (rx, ry), (ex, ey) = t.c, t.r, t.e
-    assert t.valid and ey >= 0
+    (cx, cy), (rx, ry), (ex, ey) = (0.0, 0.0), (t.s_cr, 0.0), (t.x, t.y)
+    assert not t.violates_triangle_inequality and ey >= 0
     assert math.hypot(rx - cx, ry - cy) == pytest.approx(d[0])
     assert math.hypot(ex - cx, ey - cy) == pytest.approx(d[1])
     assert math.hypot(ex - rx, ey - ry) == pytest.approx(d[2])
@@ -59,7 +59,7 @@ def test_triangle_paper_check_value_and_degenerate():
     assert F.triangle_geometry(9.73, 6.13, 10.58).biased
     assert not F.triangle_geometry(9.73, 8.60, 7.50).biased
     bad = F.triangle_geometry(1.0, 0.1, 5.0)  # breaks the triangle inequality
-    assert not bad.valid and bad.e[1] == 0
+    assert bad.violates_triangle_inequality and bad.y == 0
     with pytest.raises(ConfigError):
         F.triangle_geometry(0, 1, 1)
 

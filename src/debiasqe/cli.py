@@ -14,6 +14,9 @@ from pathlib import Path
 
 from .errors import DebiasqeError
 
+#: stages that may run on a GPU
+GPU_STAGES = {"train", "enhance", "evaluate", "realism"}
+
 
 def _json(text: str) -> dict:
     try:
@@ -145,6 +148,51 @@ def cmd_enhance(args) -> None:
         write_text(args.record, _json.dumps(record, indent=2, default=str) + "\n")
 
 
+def cmd_evaluate(args) -> None:
+    from .evaluate_job import LevelPaths, evaluate_levels
+
+    levels = [LevelPaths(lv, args.comp / str(lv) / "png", args.enh / str(lv), args.out_metrics / f"{lv}.csv",
+                         args.out_domains / f"{lv}.json", args.out_disparity / f"{lv}.csv") for lv in args.levels]
+    evaluate_levels(args.method, args.dataset, args.codec, args.raw, levels, metrics=args.metrics,
+                    features_dir=args.features, weights_dir=args.weights, policy=args.pretrained,
+                    device=args.device, batch=args.batch, fid_patch=args.fid_patch,
+                    disparity_patch=args.disparity_patch, disparity_patches=args.disparity_patches,
+                    seed=args.seed, progress=not args.quiet)
+
+
+def cmd_realism(args) -> None:
+    import json as _json
+
+    from .atomic import write_text
+    from .realism import realism_scores
+
+    if len(args.train_dirs) not in (1, len(args.levels)):
+        raise DebiasqeError(f"realism: {len(args.train_dirs)} training folders for {len(args.levels)} levels")
+    train_dirs = args.train_dirs * len(args.levels) if len(args.train_dirs) == 1 else args.train_dirs
+    for lv, train_dir in zip(args.levels, train_dirs):
+        out = realism_scores(train_dir, args.raw, args.comp / str(lv) / "png", args.enh / str(lv),
+                             patch=args.patch, device=args.device)
+        write_text(args.output / f"{lv}.json", _json.dumps(out, indent=2, default=str) + "\n")
+
+
+def cmd_fetch_weights(args) -> None:
+    from .weight_manifest import fetch_weights
+
+    fetch_weights(args.metrics, args.weights, args.output, vgg=args.vgg, download=not args.manifest_only)
+
+
+def cmd_report(args) -> None:
+    from .report.build import build_figures, build_tables
+
+    spec = args.spec
+    common = dict(dataset=args.dataset, methods=spec["methods"], metrics=spec["metrics"], codecs=spec["codecs"],
+                  setting=spec["headline"])
+    if args.what == "tables":
+        build_tables(args.results, args.output, gan_methods=spec["gan_methods"], **common)
+    else:
+        build_figures(args.results, args.output, residual=spec["residual"], **common)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="debiasqe", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -189,6 +237,59 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_enhance)
 
+    p = sub.add_parser("evaluate", help="metrics, domain triangles and disparity of one method and codec")
+    p.add_argument("--method", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--codec", required=True)
+    p.add_argument("--levels", required=True, nargs="+", type=int)
+    p.add_argument("--raw", required=True, type=Path, help="prepared raw images")
+    p.add_argument("--comp", required=True, type=Path, help="compressed root: LEVEL/png/ below it")
+    p.add_argument("--enh", required=True, type=Path, help="enhanced root: LEVEL/ below it")
+    p.add_argument("--out-metrics", required=True, type=Path, help="writes LEVEL.csv")
+    p.add_argument("--out-domains", required=True, type=Path, help="writes LEVEL.json")
+    p.add_argument("--out-disparity", required=True, type=Path, help="writes LEVEL.csv")
+    p.add_argument("--metrics", required=True, nargs="+", help="pyiqa metric ids")
+    p.add_argument("--features", required=True, type=Path, help="cache of Inception set statistics")
+    p.add_argument("--weights", type=Path, default=Path("resources/weights"))
+    p.add_argument("--pretrained", default="auto", choices=["required", "auto", "random"])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--fid-patch", type=int, default=256)
+    p.add_argument("--disparity-patch", type=int, default=128)
+    p.add_argument("--disparity-patches", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("realism", help="discriminator realism scores of raw, enhanced, compressed patches")
+    p.add_argument("--train-dirs", required=True, nargs="+", type=Path,
+                   help="training folder (model.pt, checkpoint.pt) per level, or one for all")
+    p.add_argument("--levels", required=True, nargs="+", type=int)
+    p.add_argument("--raw", required=True, type=Path)
+    p.add_argument("--comp", required=True, type=Path, help="compressed root: LEVEL/png/ below it")
+    p.add_argument("--enh", required=True, type=Path, help="enhanced root: LEVEL/ below it")
+    p.add_argument("--output", required=True, type=Path, help="writes LEVEL.json")
+    p.add_argument("--patch", type=int, default=128)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_realism)
+
+    p = sub.add_parser("fetch-weights", help="download every pretrained file the metrics and losses need")
+    p.add_argument("--metrics", required=True, nargs="+")
+    p.add_argument("--weights", type=Path, default=Path("resources/weights"))
+    p.add_argument("--output", required=True, type=Path, help="manifest (JSON)")
+    p.add_argument("--vgg", action="store_true", help="also VGG-19 (perceptual loss, regularization)")
+    p.add_argument("--manifest-only", action="store_true", help="list what is present, download nothing")
+    p.set_defaults(func=cmd_fetch_weights)
+
+    p = sub.add_parser("report", help="the paper's tables or figures for one test dataset")
+    p.add_argument("what", choices=["tables", "figures"])
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--spec", required=True, type=_json,
+                   help="JSON: methods, gan_methods, metrics, codecs, headline, residual")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--output", required=True, type=Path, help="output folder")
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("rate-summary", help="mean bpp and PSNR per codec and level")
     p.add_argument("rate_files", nargs="+", help=".../{dataset}/{codec}/{level}/rate.csv files")
     p.add_argument("--output", required=True, type=Path)
@@ -201,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.command in GPU_STAGES:
+            from .gpu_slots import claim_gpu
+
+            claim_gpu()  # before CUDA starts: one device per job on multi-GPU workstations
         args.func(args)
     except DebiasqeError as exc:
         print(f"error: {exc}", file=sys.stderr)

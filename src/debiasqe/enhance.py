@@ -34,6 +34,7 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from .atomic import atomic_path, write_text
+from .device import resolve_device
 from .errors import BadImageError, ConfigError
 from .provenance import base_record, sha256_file
 
@@ -146,12 +147,6 @@ def _pngs(folder: Path) -> list[Path]:
     return files
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def enhance_folder(
     model_path: str | Path,
     in_dir: str | Path,
@@ -171,7 +166,7 @@ def enhance_folder(
 
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     files = _pngs(in_dir)
-    dev = _device(device)
+    dev = resolve_device(device)
     model, meta = load_generator(model_path, dev)
     out_dir.mkdir(parents=True, exist_ok=True)
     done = skipped = 0

@@ -80,7 +80,8 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6,
         tr_covmean = float(np.trace(covmean))
     else:
         raise ConfigError(f"frechet_distance: method={method!r}, expected 'sqrtm' or 'eigen'")
-    return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
+    # A squared distance: rounding can leave identical sets a hair below zero.
+    return max(0.0, float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * tr_covmean))
 
 
 # ---------------------------------------------------------------- patches

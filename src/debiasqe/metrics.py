@@ -508,9 +508,11 @@ def evaluate_images(metric_names: Sequence[str], pairs: Sequence[tuple[str, str,
     return df, prov
 
 
-def write_metrics_csv(df, path: str | os.PathLike, provenance: dict | None = None) -> None:
+def write_metrics_csv(df, path: str | os.PathLike, provenance: dict | None = None,
+                      set_level: dict[str, float] | None = None) -> None:
     """Write per-image scores plus a final ``image='mean'`` row, atomically.
 
+    ``set_level`` values (FID) are written into the mean row only.
     ``provenance`` (which weights produced each metric, ...) goes beside it as
     ``<path>.provenance.json``.
     """
@@ -518,7 +520,7 @@ def write_metrics_csv(df, path: str | os.PathLike, provenance: dict | None = Non
     if "image" not in df.columns:
         raise ConfigError("write_metrics_csv: the DataFrame needs an 'image' column")
     numeric = df.drop(columns=["image"]).apply(pd.to_numeric, errors="coerce")
-    mean = {"image": "mean", **numeric.mean(axis=0, skipna=False).to_dict()}
+    mean = {"image": "mean", **numeric.mean(axis=0, skipna=False).to_dict(), **(set_level or {})}
     out = pd.concat([df, pd.DataFrame([mean])], ignore_index=True)
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
         out.to_csv(fh, index=False, float_format="%.6g")

@@ -17,6 +17,7 @@ import torch
 
 from . import checkpoint as ckpt
 from .data.images import read_rgb
+from .device import resolve_device
 from .errors import BadImageError, ConfigError
 from .provenance import base_record, sha256_file
 from .train import discriminator_for
@@ -52,6 +53,7 @@ def _to_tensor(a: np.ndarray, device) -> torch.Tensor:
 def realism_scores(train_dir: str | Path, raw_dir: str | Path, comp_dir: str | Path, enh_dir: str | Path,
                    *, patch: int | None = None, batch: int = 16, device: str = "cpu") -> dict:
     """Mean realism of raw, enhanced and compressed patches under one trained discriminator."""
+    device = resolve_device(device)
     net, cfg = load_discriminator(train_dir, device)
     conditional = bool(cfg["conditional_d"])
     # The VGG-style discriminator's linear head fixes its input size.

@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import checkpoint as ckpt
 from .atomic import write_text
+from .device import resolve_device
 from .ema import EMA
 from .errors import ConfigError, TrainingDivergedError
 from .losses import (
@@ -347,14 +348,6 @@ def _plain(obj):
     return str(obj)
 
 
-def _resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device: {name!r} requested but CUDA is not available")
-    return torch.device(name)
-
-
 # ------------------------------------------------------------------ trainer
 
 
@@ -381,7 +374,7 @@ class Trainer:
                 "augment=False (the trainer's crops/flips are a function of (seed, step), needed for exact resume)",
                 RuntimeWarning, stacklevel=2,
             )
-        self.device = _resolve_device(cfg["device"])
+        self.device = resolve_device(cfg["device"])
         self.amp = cfg["amp"] == "bf16"
         self.mem_format = torch.channels_last if cfg["channels_last"] else torch.contiguous_format
         if self.device.type == "cuda":

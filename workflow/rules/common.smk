@@ -2,12 +2,23 @@
 
 import json
 
+from debiasqe.methods import (
+    IDENTITY,
+    evaluated_methods,
+    gan_methods,
+    grid_step,
+    method_spec,
+    train_levels,
+    train_setting,
+)
+from debiasqe.recipes import RECIPES
+from debiasqe.report.build import TABLE_STEMS
+
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_\-]+",
     codec=r"[a-z0-9]+",
     level=r"\d+",
-
 
 
 def datasets_used():
@@ -33,16 +44,101 @@ def rate_files():
     ]
 
 
-def enhanced_dirs():
-    from debiasqe.methods import evaluated_methods
-
-    return [
-        f"results/enhanced/{m}/{d}/{c}/{lv}"
-        for m in evaluated_methods(config)
-        for d in config["test_datasets"]
-        for c, lv in codec_levels()
-    ]
+def evaluation_files():
+    files = []
+    for d in config["test_datasets"]:
+        for c, lv in codec_levels():
+            files += [f"results/metrics/{m}/{d}/{c}/{lv}.csv" for m in evaluated_methods(config)]
+            files += [f"results/realism/{m}/{d}/{c}/{lv}.json" for m in gan_methods(config)]
+    return files
 
 
 def all_targets():
-    return ["results/tables/rate_summary.csv", *enhanced_dirs()]
+    files = ["results/tables/rate_summary.csv"]
+    for d in config["test_datasets"]:
+        files += report_files(d)
+    return files
+
+
+def _patch_store(dataset, codec=None, level=None):
+    if codec is None:
+        return f"results/patches/{dataset}/raw.npy"
+    return f"results/patches/{dataset}/{codec}/{level}.npy"
+
+
+def model_path(method, codec, level):
+    return f"results/train/{method}/{codec}/{train_setting(config, level)}/model.pt"
+
+
+def _init_model(wc):
+    init = config["methods"][wc.method].get("init")
+    return [f"results/train/{init}/{wc.codec}/{wc.setting}/model.pt"] if init else []
+
+
+def _recipe_patch(method):
+    spec = method_spec(config, method)
+    return spec.get("patch", RECIPES[spec["recipe"]]["patch"])
+
+
+def _gpus(wc):
+    return 0 if config["device"] == "cpu" else 1
+
+
+def _levels(codec):
+    return config["codecs"][codec]["levels"]
+
+
+def _weights_manifest():
+    # With `pretrained: required` every weight file must be fetched first.
+    return ["resources/weights/manifest.json"] if config["pretrained"] == "required" else []
+
+
+def _comp_eval(wc, codec):
+    """Every method waits for comp's job, which caches the raw and compressed Inception sets."""
+    if wc.method == IDENTITY:
+        return []
+    return [f"results/domains/{IDENTITY}/{wc.dataset}/{codec}/{lv}.json" for lv in _levels(codec)]
+
+
+TABLE_EXTS = ("csv", "md", "tex")
+
+
+FIGURE_EXTS = ("png", "pdf")
+
+
+def report_spec():
+    return json.dumps(
+        {
+            "methods": evaluated_methods(config),
+            "gan_methods": gan_methods(config),
+            "metrics": config["metrics"],
+            "codecs": {c: {"levels": s["levels"]} for c, s in config["codecs"].items()},
+            "headline": config["report"]["headline"],
+            "residual": config["report"]["residual"],
+        },
+        sort_keys=True,
+    )
+
+
+def table_stems():
+    stems = [s for s in TABLE_STEMS if gan_methods(config) or not s.startswith(("table1", "table2", "table5"))]
+    return stems + [f"table4_bdrate_{c}" for c in config["codecs"]]
+
+
+def figure_stems():
+    stems = [f"triangles_{m}" for m in ("fid", "lpips") if m in config["metrics"]]
+    return stems + [f"rd_curves_{c}" for c in config["codecs"]] + ["disparity", "residuals"]
+
+
+def _caption(stem):
+    base = stem.split("_bdrate_")[0] if stem.startswith("table4") else stem
+    mapping = {"triangles": "fig_triangles", "rd": "fig_rd_curves", "disparity": "fig_disparity",
+               "residuals": "fig_residuals", "table4": "table4_bdrate"}
+    name = mapping.get(base.split("_")[0], base)
+    return f"../report/{name}.rst"
+
+
+def report_files(dataset):
+    return [f"results/tables/{dataset}/{s}.{e}" for s in table_stems() for e in TABLE_EXTS] + [
+        f"results/figures/{dataset}/{s}.{e}" for s in figure_stems() for e in FIGURE_EXTS
+    ]

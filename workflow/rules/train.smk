@@ -1,33 +1,6 @@
 # Training (method × codec × setting) and enhancement (method × dataset × codec × level).
 # A setting is a codec level, or "all" with training.train_per: codec.
 
-from debiasqe.methods import IDENTITY, grid_step, method_spec, train_levels, train_setting
-from debiasqe.recipes import RECIPES
-
-
-def _patch_store(dataset, codec=None, level=None):
-    if codec is None:
-        return f"results/patches/{dataset}/raw.npy"
-    return f"results/patches/{dataset}/{codec}/{level}.npy"
-
-
-def model_path(method, codec, level):
-    return f"results/train/{method}/{codec}/{train_setting(config, level)}/model.pt"
-
-
-def _init_model(wc):
-    init = config["methods"][wc.method].get("init")
-    return [f"results/train/{init}/{wc.codec}/{wc.setting}/model.pt"] if init else []
-
-
-def _recipe_patch(method):
-    spec = method_spec(config, method)
-    return spec.get("patch", RECIPES[spec["recipe"]]["patch"])
-
-
-def _gpus(wc):
-    return 0 if config["device"] == "cpu" else 1
-
 
 rule train:
     input:

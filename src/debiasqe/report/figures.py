@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from .. import bias
 from ..errors import BadImageError, ConfigError
 from . import paper_values as pv
 from .labels import CODEC_LABELS, method_label, metric_label, order_methods
@@ -27,40 +27,10 @@ from .style import (BIASED_COLOR, COLUMN_WIDTH, DEBIASED_COLOR, OKABE_ITO, PAGE_
 
 # --------------------------------------------------------------------- triangle geometry
 
-@dataclass(frozen=True)
-class Triangle:
-    """Vertices of a domain triangle: compression C at the origin, raw R at
-    (S_CR, 0), enhancement E above the base at distances S_CE from C and
-    S_RE from R (law of cosines). ``valid`` is False where the three
-    distances break the triangle inequality (E is then put on the base)."""
-
-    c: tuple[float, float]
-    r: tuple[float, float]
-    e: tuple[float, float]
-    deviation_pct: float
-    valid: bool
-
-    @property
-    def biased(self) -> bool:
-        return self.deviation_pct < 0
-
-
-def triangle_geometry(s_cr: float, s_ce: float, s_re: float) -> Triangle:
-    """Place the three domains from their pairwise distances.
-
-    x_E = (S_CR² + S_CE² − S_RE²) / (2 S_CR), y_E = sqrt(S_CE² − x_E²).
-    The deviation of eq. 1, (S_CE² − S_RE²) / S_CR² × 100 %, is x_E's offset
-    from the base midpoint over half the base; negative = E leans to C.
-    """
-    s_cr, s_ce, s_re = float(s_cr), float(s_ce), float(s_re)
-    if not (s_cr > 0) or s_ce < 0 or s_re < 0 or not all(map(math.isfinite, (s_cr, s_ce, s_re))):
-        raise ConfigError(f"triangle: distances must be finite, S_CR > 0 (got {s_cr}, {s_ce}, {s_re})")
-    x = (s_cr**2 + s_ce**2 - s_re**2) / (2 * s_cr)
-    y2 = s_ce**2 - x**2
-    valid = y2 >= -1e-12 * max(s_ce**2, 1.0)
-    y = math.sqrt(max(y2, 0.0))
-    dev = (s_ce**2 - s_re**2) / s_cr**2 * 100
-    return Triangle((0.0, 0.0), (s_cr, 0.0), (x, y), dev, valid)
+def triangle_geometry(s_cr: float, s_ce: float, s_re: float) -> bias.Triangle:
+    """Place the three domains from their distances (``debiasqe.bias.triangle``):
+    C at the origin, R at (S_CR, 0), E above the base."""
+    return bias.triangle(float(s_cr), float(s_ce), float(s_re))
 
 
 def _dist_label(v: float) -> str:
@@ -68,12 +38,19 @@ def _dist_label(v: float) -> str:
 
 
 def draw_triangle(ax, s_cr: float, s_ce: float, s_re: float, title: str = "",
-                  paper_deviation: float | None = None) -> Triangle:
+                  paper_deviation: float | None = None) -> bias.Triangle | None:
     """Draw one domain triangle on ``ax`` as the paper does: C and R at the base,
     E at the apex, each side labelled with its distance, the deviation and a
     Biased/Debiased label. Sides are Line2D artists with gid side_CR/side_CE/side_RE."""
-    t = triangle_geometry(s_cr, s_ce, s_re)
-    (cx, cy), (rx, ry), (ex, ey) = t.c, t.r, t.e
+    try:
+        t = triangle_geometry(s_cr, s_ce, s_re)
+    except ConfigError:
+        # e.g. random-init LPIPS, whose "distances" can be negative
+        ax.text(0.5, 0.5, f"{title}\nno triangle: S_CR={s_cr:.3g}, S_CE={s_ce:.3g}, S_RE={s_re:.3g}",
+                ha="center", va="center", fontsize=6, transform=ax.transAxes, gid="invalid")
+        ax.set_axis_off()
+        return None
+    (cx, cy), (rx, ry), (ex, ey) = (0.0, 0.0), (t.s_cr, 0.0), (t.x, t.y)
     colour = BIASED_COLOR if t.biased else DEBIASED_COLOR
     ax.plot([cx, rx], [cy, ry], color=OKABE_ITO["black"], lw=1.0, gid="side_CR", solid_capstyle="round")
     ax.plot([cx, ex], [cy, ey], color=colour, lw=1.0, gid="side_CE", solid_capstyle="round")
@@ -95,7 +72,7 @@ def draw_triangle(ax, s_cr: float, s_ce: float, s_re: float, title: str = "",
             gid="label_RE")
     word = "Biased" if t.biased else "Debiased"
     text = f"{word} ({t.deviation_pct:+.2f}%)"
-    if not t.valid:
+    if t.violates_triangle_inequality:
         text += "\nnot a triangle"
     if paper_deviation is not None and math.isfinite(paper_deviation):
         text += f"\npaper: {paper_deviation:+.2f}%"

@@ -1,0 +1,162 @@
+"""One evaluation job: a method's enhanced images of one codec, every level.
+
+For each level it writes
+- ``metrics/{method}/{dataset}/{codec}/{level}.csv``: per-image scores of the
+  configured image-level metrics plus a mean row; set-level FID (S_RE, on
+  patches) in the mean row;
+- ``domains/.../{level}.json``: FID and LPIPS triangles (S_CR, S_CE, S_RE,
+  deviation_pct; paper eq. 1);
+- ``disparity/.../{level}.csv``: pixel and VGG-feature MAE of raw vs
+  compressed and enhanced vs compressed on seeded random patches (Fig. 6).
+
+Metric networks are built once per job and every image is decoded once for
+all metrics. Inception statistics are cached per image set under
+``features/{dataset}/``: the raw and compressed sets are computed by the
+``comp`` job, which every other method's job waits for, so each set costs one
+Inception pass. The ``comp`` job also scores the raw images with the
+no-reference metrics (``<metric>_ref`` columns), once for all methods.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .atomic import atomic_open, write_text
+from .device import resolve_device
+from .errors import BadImageError
+from .methods import IDENTITY
+from .provenance import base_record
+
+
+@dataclass
+class LevelPaths:
+    level: int
+    comp_dir: Path
+    enh_dir: Path
+    metrics_csv: Path
+    domains_json: Path
+    disparity_csv: Path
+
+
+def _pngs(folder: Path) -> list[str]:
+    names = sorted(p.name for p in Path(folder).glob("*.png"))
+    if not names:
+        raise BadImageError(f"{folder}: no PNG images to evaluate")
+    return names
+
+
+def evaluate_levels(method: str, dataset: str, codec: str, raw_dir: str | Path, levels: Sequence[LevelPaths],
+                    *, metrics: Sequence[str], features_dir: str | Path, weights_dir: str | Path,
+                    policy: str = "auto", device: str = "cpu", batch: int = 4, fid_patch: int = 256,
+                    disparity_patch: int = 128, disparity_patches: int = 64, seed: int = 0,
+                    progress: bool = True) -> None:
+    from . import metric_weights as mw
+
+    device = str(resolve_device(device))
+    with mw.weights_env(weights_dir, offline=True):
+        _evaluate(method, dataset, codec, Path(raw_dir), levels, metrics, Path(features_dir), Path(weights_dir),
+                  policy, device, batch, fid_patch, disparity_patch, disparity_patches, seed, progress)
+
+
+def _evaluate(method, dataset, codec, raw_dir, levels, metrics, features_dir, weights_dir, policy, device,
+              batch, fid_patch, disparity_patch, disparity_patches, seed, progress) -> None:
+    from . import metrics as mt
+    from .disparity import disparity
+
+    image_metrics = [m for m in metrics if m not in mt.SET_LEVEL]
+    built = {m: mt.build_metric(m, policy, weights_dir, device, None, seed) for m in image_metrics}
+    lpips = built.get("lpips")
+    fid_net = None
+    if "fid" in metrics:
+        from .fid import inception_for_policy
+
+        fid_net, fid_record = inception_for_policy(policy, weights_dir, device)
+    vgg = _vgg_features(policy, device)
+
+    for lp in levels:
+        names = _pngs(lp.enh_dir)
+        for n in names:
+            for folder in (raw_dir, lp.comp_dir):
+                if not (folder / n).is_file():
+                    raise BadImageError(f"{folder / n}: missing (needed to evaluate {lp.enh_dir / n})")
+        pairs = [(Path(n).stem, str(lp.enh_dir / n), str(raw_dir / n)) for n in names]
+        df, prov = mt.evaluate_images(image_metrics, pairs, device=device, batch_size=batch,
+                                      pretrained_policy=policy, weights_dir=weights_dir, built=built,
+                                      reference_nr=method == IDENTITY, seed=seed, progress=progress)
+        domains = []
+        if fid_net is not None:
+            from .fid import domain_fids
+
+            tag = f"{codec}-{lp.level}"
+            fd = domain_fids([raw_dir / n for n in names], [lp.comp_dir / n for n in names],
+                             [lp.enh_dir / n for n in names], features_dir, fid_net, fid_record,
+                             patch=fid_patch, set_names=("raw", f"comp-{tag}", f"enh-{method}-{tag}"),
+                             device=device)
+            domains.append({"metric": "fid", "S_CR": fd["S_CR"], "S_CE": fd["S_CE"], "S_RE": fd["S_RE"],
+                            "deviation_pct": _deviation_or_nan(fd["S_CR"], fd["S_CE"], fd["S_RE"]), "patches": fd["n_patches"],
+                            "weights": fid_record})
+            df["fid"] = float("nan")  # set-level: only in the mean row (write_metrics_csv)
+            prov["fid"] = {"weights": fid_record, "patch": fid_patch, "n_patches": fd["n_patches"]}
+        if lpips is not None and lpips.model is not None:
+            # S_RE is the method's LPIPS; S_CE and S_CR need the compressed image as reference.
+            to_comp, _ = mt.evaluate_images(["lpips"], [(Path(n).stem, str(lp.enh_dir / n), str(lp.comp_dir / n))
+                                                        for n in names], device=device, batch_size=batch,
+                                            built={"lpips": lpips}, progress=False)
+            comp_raw, _ = mt.evaluate_images(["lpips"], [(Path(n).stem, str(lp.comp_dir / n), str(raw_dir / n))
+                                                         for n in names], device=device, batch_size=batch,
+                                             built={"lpips": lpips}, progress=False)
+            s_cr, s_ce, s_re = (float(comp_raw["lpips"].mean()), float(to_comp["lpips"].mean()),
+                                float(df["lpips"].mean()))
+            domains.append({"metric": "lpips", "S_CR": s_cr, "S_CE": s_ce, "S_RE": s_re,
+                            "deviation_pct": _deviation_or_nan(s_cr, s_ce, s_re), "weights": lpips.weights})
+        set_level = {"fid": domains[0]["S_RE"]} if fid_net is not None else None
+        mt.write_metrics_csv(df, lp.metrics_csv, base_record(method=method, dataset=dataset, codec=codec,
+                                                             level=lp.level, seed=seed, metrics=prov),
+                             set_level=set_level)
+        write_text(lp.domains_json, json.dumps(domains, indent=2, default=str) + "\n")
+        triples = [(Path(n).stem, raw_dir / n, lp.comp_dir / n, lp.enh_dir / n) for n in names]
+        dis = disparity(triples, patch=min(disparity_patch, *_min_side(raw_dir, names)),
+                        patches_per_image=max(1, disparity_patches // len(names)), seed=seed,
+                        feature_fn=vgg, device=device, batch_size=batch)
+        with atomic_open(lp.disparity_csv, "w", newline="") as fh:
+            dis.to_csv(fh, index=False, float_format="%.6g")
+
+
+def _deviation_or_nan(s_cr: float, s_ce: float, s_re: float) -> float:
+    """Eq. 1, or NaN where the sides are no distances (random-init LPIPS can go negative)."""
+    from .bias import deviation
+    from .errors import ConfigError
+
+    try:
+        return deviation(s_cr, s_ce, s_re)
+    except (ConfigError, ValueError, ZeroDivisionError):
+        return float("nan")
+
+
+def _min_side(raw_dir: Path, names: list[str]) -> list[int]:
+    from PIL import Image
+
+    sides = []
+    for n in names:
+        with Image.open(raw_dir / n) as im:
+            sides.append(min(im.size))
+    return sides
+
+
+def _vgg_features(policy: str, device: str):
+    """conv5_4 features (the paper's feature-wise MAE) under the weights policy."""
+    import torch
+
+    from .archs.vgg import VGGFeatures
+
+    net = VGGFeatures(["conv5_4"], before_relu=True, input_norm=True, policy=policy).to(device).eval()
+
+    @torch.no_grad()
+    def features(x):
+        return net(x)["conv5_4"]
+
+    features.provenance = getattr(net, "provenance", None)
+    return features

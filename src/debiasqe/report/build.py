@@ -1,0 +1,90 @@
+"""Every table and figure of one test dataset, from the result files.
+
+Called by the ``tables`` and ``figures`` rules (``debiasqe report``). The
+headline setting (the paper's: BPG at QP 37) selects the level of Tables
+1-3 and 5, the triangles, the disparity plot and the residual maps; Table 4
+and the RD curves use every level of every codec.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import ConfigError
+from . import figures, tables
+
+TABLE_STEMS = ("table1_realism", "table2_realism_conditional", "table3_quality", "table5_ablation", "domains")
+
+
+def headline(codecs: dict, setting: dict) -> tuple[str, int]:
+    """(codec, level) of the headline tables: the configured one, else the middle level."""
+    codec = setting.get("codec") or next(iter(codecs))
+    if codec not in codecs:
+        raise ConfigError(f"report.headline.codec: {codec!r} is not a configured codec; "
+                          f"configured: {', '.join(codecs)}")
+    levels = codecs[codec]["levels"]
+    level = setting.get("level")
+    if level is None:
+        level = sorted(levels)[len(levels) // 2]
+    if level not in levels:
+        raise ConfigError(f"report.headline.level: {level} is not a configured {codec} level ({levels})")
+    return codec, int(level)
+
+
+def _files(root: Path, kind: str, methods: Sequence[str], dataset: str, codecs: dict, ext: str) -> list[Path]:
+    return [root / kind / m / dataset / c / f"{lv}.{ext}" for m in methods for c, spec in codecs.items()
+            for lv in spec["levels"]]
+
+
+def build_tables(results: str | Path, out_dir: str | Path, *, dataset: str, methods: Sequence[str],
+                 gan_methods: Sequence[str], metrics: Sequence[str], codecs: dict, setting: dict) -> None:
+    from ..metrics import metric_info
+
+    results, out_dir = Path(results), Path(out_dir)
+    directions = {m: metric_info(m).lower_better for m in metrics}
+    codec, level = headline(codecs, setting)
+    metric_files = _files(results, "metrics", methods, dataset, codecs, "csv")
+    rate_files = [results / "compressed" / dataset / c / str(lv) / "rate.csv"
+                  for c, spec in codecs.items() for lv in spec["levels"]]
+    if gan_methods:
+        realism = [f for f in _files(results, "realism", gan_methods, dataset, {codec: {"levels": [level]}}, "json")]
+        tables.table1_realism(realism, out_dir / "table1_realism")
+        tables.table2_realism_conditional(realism, out_dir / "table2_realism_conditional")
+        tables.table5_ablation(metric_files, out_dir / "table5_ablation", codec=codec, level=level)
+    tables.table3_quality(metric_files, out_dir / "table3_quality", directions, methods=list(methods),
+                          metric_names=list(metrics), codec=codec, level=level)
+    for c in codecs:
+        tables.table4_bdrate(metric_files, rate_files, out_dir / f"table4_bdrate_{c}", directions, codec=c,
+                             methods=list(methods), metric_names=list(metrics))
+    domain_files = _files(results, "domains", [m for m in methods if m != "comp"], dataset, codecs, "json")
+    tables.table_domains(domain_files, out_dir / "domains")
+
+
+def build_figures(results: str | Path, out_dir: str | Path, *, dataset: str, methods: Sequence[str],
+                  metrics: Sequence[str], codecs: dict, setting: dict, residual: dict) -> None:
+    results, out_dir = Path(results), Path(out_dir)
+    codec, level = headline(codecs, setting)
+    enhanced = [m for m in methods if m != "comp"]
+    domain_files = _files(results, "domains", enhanced, dataset, {codec: {"levels": [level]}}, "json")
+    for metric in ("fid", "lpips"):
+        if metric in metrics:
+            figures.fig_triangles(domain_files, out_dir / f"triangles_{metric}", metric=metric, codec=codec,
+                                  level=level)
+    metric_files = _files(results, "metrics", methods, dataset, codecs, "csv")
+    rate_files = [results / "compressed" / dataset / c / str(lv) / "rate.csv"
+                  for c, spec in codecs.items() for lv in spec["levels"]]
+    for c in codecs:
+        figures.fig_rd_curves(metric_files, rate_files, out_dir / f"rd_curves_{c}", metric_names=list(metrics),
+                              codecs=[c], methods=list(methods))
+    figures.fig_disparity(_files(results, "disparity", enhanced, dataset, {codec: {"levels": [level]}}, "csv"),
+                          out_dir / "disparity", codec=codec, level=level)
+    image = residual.get("image")
+    raw_dir = Path("resources/datasets") / dataset
+    if image is None:
+        image = sorted(p.stem for p in raw_dir.glob("*.png"))[0]
+    shown = [m for m in (residual.get("methods") or enhanced) if m in enhanced]
+    comp_dir = results / "compressed" / dataset / codec / str(level) / "png"
+    figures.fig_residuals(raw_dir / f"{image}.png", comp_dir / f"{image}.png",
+                          {m: results / "enhanced" / m / dataset / codec / str(level) / f"{image}.png" for m in shown},
+                          out_dir / "residuals", box=residual.get("box"))
