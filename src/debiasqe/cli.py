@@ -149,30 +149,19 @@ def cmd_enhance(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from .evaluate_job import LevelPaths, evaluate_levels
+    from .evaluate_job import evaluate_method
 
-    levels = [LevelPaths(lv, args.comp / str(lv) / "png", args.enh / str(lv), args.out_metrics / f"{lv}.csv",
-                         args.out_domains / f"{lv}.json", args.out_disparity / f"{lv}.csv") for lv in args.levels]
-    evaluate_levels(args.method, args.dataset, args.codec, args.raw, levels, metrics=args.metrics,
-                    features_dir=args.features, weights_dir=args.weights, policy=args.pretrained,
-                    device=args.device, batch=args.batch, fid_patch=args.fid_patch,
-                    disparity_patch=args.disparity_patch, disparity_patches=args.disparity_patches,
-                    seed=args.seed, progress=not args.quiet)
+    evaluate_method(args.method, args.dataset, args.codecs, args.results, args.raw, metrics=args.metrics,
+                    weights_dir=args.weights, policy=args.pretrained, device=args.device, batch=args.batch,
+                    fid_patch=args.fid_patch, disparity_patch=args.disparity_patch,
+                    disparity_patches=args.disparity_patches, seed=args.seed, progress=not args.quiet)
 
 
 def cmd_realism(args) -> None:
-    import json as _json
+    from .realism import realism_for_method
 
-    from .atomic import write_text
-    from .realism import realism_scores
-
-    if len(args.train_dirs) not in (1, len(args.levels)):
-        raise DebiasqeError(f"realism: {len(args.train_dirs)} training folders for {len(args.levels)} levels")
-    train_dirs = args.train_dirs * len(args.levels) if len(args.train_dirs) == 1 else args.train_dirs
-    for lv, train_dir in zip(args.levels, train_dirs):
-        out = realism_scores(train_dir, args.raw, args.comp / str(lv) / "png", args.enh / str(lv),
-                             patch=args.patch, device=args.device)
-        write_text(args.output / f"{lv}.json", _json.dumps(out, indent=2, default=str) + "\n")
+    realism_for_method(args.method, args.dataset, args.codecs, args.settings, args.results, args.raw,
+                       patch=args.patch, device=args.device)
 
 
 def cmd_fetch_weights(args) -> None:
@@ -237,19 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_enhance)
 
-    p = sub.add_parser("evaluate", help="metrics, domain triangles and disparity of one method and codec")
+    p = sub.add_parser("evaluate", help="metrics, domain triangles and disparity of one method, every codec level")
     p.add_argument("--method", required=True)
     p.add_argument("--dataset", required=True)
-    p.add_argument("--codec", required=True)
-    p.add_argument("--levels", required=True, nargs="+", type=int)
+    p.add_argument("--codecs", required=True, type=_json, help='JSON: codec -> levels, e.g. {"bpg": [37]}')
+    p.add_argument("--results", type=Path, default=Path("results"),
+                   help="results root: reads compressed/ and enhanced/, writes metrics/, domains/, disparity/")
     p.add_argument("--raw", required=True, type=Path, help="prepared raw images")
-    p.add_argument("--comp", required=True, type=Path, help="compressed root: LEVEL/png/ below it")
-    p.add_argument("--enh", required=True, type=Path, help="enhanced root: LEVEL/ below it")
-    p.add_argument("--out-metrics", required=True, type=Path, help="writes LEVEL.csv")
-    p.add_argument("--out-domains", required=True, type=Path, help="writes LEVEL.json")
-    p.add_argument("--out-disparity", required=True, type=Path, help="writes LEVEL.csv")
     p.add_argument("--metrics", required=True, nargs="+", help="pyiqa metric ids")
-    p.add_argument("--features", required=True, type=Path, help="cache of Inception set statistics")
     p.add_argument("--weights", type=Path, default=Path("resources/weights"))
     p.add_argument("--pretrained", default="auto", choices=["required", "auto", "random"])
     p.add_argument("--device", default="auto")
@@ -262,15 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("realism", help="discriminator realism scores of raw, enhanced, compressed patches")
-    p.add_argument("--train-dirs", required=True, nargs="+", type=Path,
-                   help="training folder (model.pt, checkpoint.pt) per level, or one for all")
-    p.add_argument("--levels", required=True, nargs="+", type=int)
+    p.add_argument("--method", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--codecs", required=True, type=_json, help="JSON: codec -> levels")
+    p.add_argument("--settings", required=True, type=_json,
+                   help='JSON: codec -> {level: training setting ("37" or "all")}')
+    p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--raw", required=True, type=Path)
-    p.add_argument("--comp", required=True, type=Path, help="compressed root: LEVEL/png/ below it")
-    p.add_argument("--enh", required=True, type=Path, help="enhanced root: LEVEL/ below it")
-    p.add_argument("--output", required=True, type=Path, help="writes LEVEL.json")
     p.add_argument("--patch", type=int, default=128)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_realism)
 
     p = sub.add_parser("fetch-weights", help="download every pretrained file the metrics and losses need")

@@ -1,4 +1,4 @@
-"""One evaluation job: a method's enhanced images of one codec, every level.
+"""One evaluation job: a method's enhanced images, every codec and level.
 
 For each level it writes
 - ``metrics/{method}/{dataset}/{codec}/{level}.csv``: per-image scores of the
@@ -48,7 +48,22 @@ def _pngs(folder: Path) -> list[str]:
     return names
 
 
-def evaluate_levels(method: str, dataset: str, codec: str, raw_dir: str | Path, levels: Sequence[LevelPaths],
+def evaluate_method(method: str, dataset: str, codecs: dict, results: str | Path, raw_dir: str | Path,
+                    **options) -> None:
+    """Every codec and level of one method: the results/ layout of the pipeline."""
+    results = Path(results)
+    levels = {
+        codec: [LevelPaths(lv, results / "compressed" / dataset / codec / str(lv) / "png",
+                           results / "enhanced" / method / dataset / codec / str(lv),
+                           results / "metrics" / method / dataset / codec / f"{lv}.csv",
+                           results / "domains" / method / dataset / codec / f"{lv}.json",
+                           results / "disparity" / method / dataset / codec / f"{lv}.csv") for lv in lvs]
+        for codec, lvs in codecs.items()
+    }
+    evaluate_levels(method, dataset, levels, raw_dir, features_dir=results / "features" / dataset, **options)
+
+
+def evaluate_levels(method: str, dataset: str, levels: dict[str, Sequence[LevelPaths]], raw_dir: str | Path,
                     *, metrics: Sequence[str], features_dir: str | Path, weights_dir: str | Path,
                     policy: str = "auto", device: str = "cpu", batch: int = 4, fid_patch: int = 256,
                     disparity_patch: int = 128, disparity_patches: int = 64, seed: int = 0,
@@ -57,11 +72,11 @@ def evaluate_levels(method: str, dataset: str, codec: str, raw_dir: str | Path, 
 
     device = str(resolve_device(device))
     with mw.weights_env(weights_dir, offline=True):
-        _evaluate(method, dataset, codec, Path(raw_dir), levels, metrics, Path(features_dir), Path(weights_dir),
+        _evaluate(method, dataset, levels, Path(raw_dir), metrics, Path(features_dir), Path(weights_dir),
                   policy, device, batch, fid_patch, disparity_patch, disparity_patches, seed, progress)
 
 
-def _evaluate(method, dataset, codec, raw_dir, levels, metrics, features_dir, weights_dir, policy, device,
+def _evaluate(method, dataset, levels, raw_dir, metrics, features_dir, weights_dir, policy, device,
               batch, fid_patch, disparity_patch, disparity_patches, seed, progress) -> None:
     from . import metrics as mt
     from .disparity import disparity
@@ -76,7 +91,7 @@ def _evaluate(method, dataset, codec, raw_dir, levels, metrics, features_dir, we
         fid_net, fid_record = inception_for_policy(policy, weights_dir, device)
     vgg = _vgg_features(policy, device)
 
-    for lp in levels:
+    for codec, lp in ((c, lp) for c, lps in levels.items() for lp in lps):
         names = _pngs(lp.enh_dir)
         for n in names:
             for folder in (raw_dir, lp.comp_dir):

@@ -87,3 +87,21 @@ def realism_scores(train_dir: str | Path, raw_dir: str | Path, comp_dir: str | P
                                checkpoint_sha256=sha256_file(Path(train_dir) / ckpt.CHECKPOINT_NAME)),
     )
     return out
+
+
+def realism_for_method(method: str, dataset: str, codecs: dict, settings: dict, results: str | Path,
+                       raw_dir: str | Path, *, patch: int = 128, device: str = "auto") -> None:
+    """``results/realism/{method}/{dataset}/{codec}/{level}.json`` for every codec level."""
+    import json
+
+    from .atomic import write_text
+
+    results = Path(results)
+    for codec, levels in codecs.items():
+        for lv in levels:
+            out = realism_scores(results / "train" / method / codec / settings[codec][str(lv)], raw_dir,
+                                 results / "compressed" / dataset / codec / str(lv) / "png",
+                                 results / "enhanced" / method / dataset / codec / str(lv),
+                                 patch=patch, device=device)
+            write_text(results / "realism" / method / dataset / codec / f"{lv}.json",
+                       json.dumps(out, indent=2, default=str) + "\n")

@@ -1,6 +1,7 @@
 # Helpers shared by the rules: names and paths derived from the config.
 
 import json
+import os
 
 from debiasqe.methods import (
     IDENTITY,
@@ -44,13 +45,14 @@ def rate_files():
     ]
 
 
-def evaluation_files():
-    files = []
-    for d in config["test_datasets"]:
-        for c, lv in codec_levels():
-            files += [f"results/metrics/{m}/{d}/{c}/{lv}.csv" for m in evaluated_methods(config)]
-            files += [f"results/realism/{m}/{d}/{c}/{lv}.json" for m in gan_methods(config)]
-    return files
+def evaluation_dirs(dataset):
+    """The evaluation outputs (one folder per method and codec, a file per level) of a test set."""
+    dirs = []
+    for c in config["codecs"]:
+        for m in evaluated_methods(config):
+            dirs += [f"results/{kind}/{m}/{dataset}/{c}" for kind in ("metrics", "domains", "disparity")]
+        dirs += [f"results/realism/{m}/{dataset}/{c}" for m in gan_methods(config)]
+    return dirs
 
 
 def all_targets():
@@ -80,24 +82,14 @@ def _recipe_patch(method):
     return spec.get("patch", RECIPES[spec["recipe"]]["patch"])
 
 
-def _gpus(wc):
-    return 0 if config["device"] == "cpu" else 1
-
-
-def _levels(codec):
-    return config["codecs"][codec]["levels"]
-
-
 def _weights_manifest():
     # With `pretrained: required` every weight file must be fetched first.
     return ["resources/weights/manifest.json"] if config["pretrained"] == "required" else []
 
 
-def _comp_eval(wc, codec):
+def _comp_eval(wc):
     """Every method waits for comp's job, which caches the raw and compressed Inception sets."""
-    if wc.method == IDENTITY:
-        return []
-    return [f"results/domains/{IDENTITY}/{wc.dataset}/{codec}/{lv}.json" for lv in _levels(codec)]
+    return [] if wc.method == IDENTITY else [f"results/domains/{IDENTITY}/{wc.dataset}/{c}" for c in config["codecs"]]
 
 
 TABLE_EXTS = ("csv", "md", "tex")

@@ -17,7 +17,7 @@ rule rate_summary:
 
 rule tables:
     input:
-        evaluation_files(),
+        lambda wc: evaluation_dirs(wc.dataset),
     output:
         [
             report(f"results/tables/{{dataset}}/{s}.{e}", caption=_caption(s), category="Tables",
@@ -39,7 +39,7 @@ rule tables:
 
 rule figures:
     input:
-        evaluation_files(),
+        lambda wc: evaluation_dirs(wc.dataset),
     output:
         [
             report(f"results/figures/{{dataset}}/{s}.{e}", caption=_caption(s), category="Figures",

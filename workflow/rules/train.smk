@@ -24,7 +24,6 @@ rule train:
         "results/benchmarks/train/{method}/{codec}/{setting}.tsv"
     threads: 2
     resources:
-        gpu=_gpus,
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 24 * 60 * attempt,
     conda:
@@ -52,7 +51,6 @@ rule enhance:
         "results/benchmarks/enhance/{method}/{dataset}/{codec}/{level}.tsv"
     threads: 2
     resources:
-        gpu=_gpus,
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
     conda:

@@ -480,15 +480,3 @@ def table_domains(domains: Source, out_stem, methods: Sequence[str] | None = Non
     t.notes.append("Deviation = (S_CE² − S_RE²) / S_CR² × 100 %; negative: enhancement domain "
                    "closer to the compression domain (biased).")
     return write_table(t, out_stem)
-
-
-def rate_summary(rates: Source, out_stem) -> pd.DataFrame:
-    """Mean bits per pixel per dataset / codec / level, with the codec backend."""
-    df = read_rates(rates)
-    df = df.assign(_l=df["level"].map(level_key)).sort_values(["dataset", "codec", "_l"])
-    cols = [Col("dataset", "Dataset", kind="text"), Col("codec", "Codec", kind="text"),
-            Col("level", "Level", kind="text"), Col("bpp", "bpp"), Col("images", "Images", kind="int"),
-            Col("backend", "Backend", kind="text")]
-    t = Table("Rate: mean bits per pixel of the compressed images", cols)
-    t.rows = [{c.key: r[c.key] for c in cols} for _, r in df.iterrows()]
-    return write_table(t, out_stem)
