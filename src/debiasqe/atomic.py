@@ -38,9 +38,12 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
         # mkstemp makes 0600 files; give the result the mode a plain open() would.
         os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, dest)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+            # e.g. a full disk: name the file the user will look for
+            raise OSError(exc.errno, exc.strerror or str(exc), str(dest)) from exc
         raise
 
 

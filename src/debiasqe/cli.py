@@ -294,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     except DebiasqeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # full disk, permissions, ...: one line naming the file
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 
