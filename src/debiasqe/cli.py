@@ -151,7 +151,9 @@ def cmd_enhance(args) -> None:
 def cmd_evaluate(args) -> None:
     from .evaluate_job import evaluate_method
 
-    evaluate_method(args.method, args.dataset, args.codecs, args.results, args.raw, metrics=args.metrics,
+    codec, _, level = (args.disparity_at or "").partition(":")
+    evaluate_method(args.method, args.dataset, args.codecs, args.results, args.raw,
+                    disparity_at=(codec, int(level)) if level else None, metrics=args.metrics,
                     weights_dir=args.weights, policy=args.pretrained, device=args.device, batch=args.batch,
                     fid_patch=args.fid_patch, disparity_patch=args.disparity_patch,
                     disparity_patches=args.disparity_patches, seed=args.seed, progress=not args.quiet)
@@ -239,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--fid-patch", type=int, default=256)
+    p.add_argument("--disparity-at", help="CODEC:LEVEL where the Fig. 6 disparity is measured")
     p.add_argument("--disparity-patch", type=int, default=128)
     p.add_argument("--disparity-patches", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)

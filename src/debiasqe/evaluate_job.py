@@ -6,8 +6,9 @@ For each level it writes
   patches) in the mean row;
 - ``domains/.../{level}.json``: FID and LPIPS triangles (S_CR, S_CE, S_RE,
   deviation_pct; paper eq. 1);
-- ``disparity/.../{level}.csv``: pixel and VGG-feature MAE of raw vs
-  compressed and enhanced vs compressed on seeded random patches (Fig. 6).
+- ``disparity/.../{level}.csv`` at the headline setting only: pixel and
+  VGG-feature MAE of raw vs compressed and enhanced vs compressed on seeded
+  random patches (Fig. 6).
 
 Metric networks are built once per job and every image is decoded once for
 all metrics. Inception statistics are cached per image set under
@@ -38,7 +39,7 @@ class LevelPaths:
     enh_dir: Path
     metrics_csv: Path
     domains_json: Path
-    disparity_csv: Path
+    disparity_csv: Path | None  # only at the headline setting (Fig. 6)
 
 
 def _pngs(folder: Path) -> list[str]:
@@ -49,15 +50,24 @@ def _pngs(folder: Path) -> list[str]:
 
 
 def evaluate_method(method: str, dataset: str, codecs: dict, results: str | Path, raw_dir: str | Path,
-                    **options) -> None:
-    """Every codec and level of one method: the results/ layout of the pipeline."""
+                    disparity_at: tuple[str, int] | None = None, **options) -> None:
+    """Every codec and level of one method: the results/ layout of the pipeline.
+
+    Disparity (Fig. 6) is measured at ``disparity_at`` = (codec, level) only.
+    """
     results = Path(results)
+
+    def dis(codec, lv):
+        if disparity_at is None or (codec, int(lv)) != (disparity_at[0], int(disparity_at[1])):
+            return None
+        return results / "disparity" / method / dataset / codec / f"{lv}.csv"
+
     levels = {
         codec: [LevelPaths(lv, results / "compressed" / dataset / codec / str(lv) / "png",
                            results / "enhanced" / method / dataset / codec / str(lv),
                            results / "metrics" / method / dataset / codec / f"{lv}.csv",
                            results / "domains" / method / dataset / codec / f"{lv}.json",
-                           results / "disparity" / method / dataset / codec / f"{lv}.csv") for lv in lvs]
+                           dis(codec, lv)) for lv in lvs]
         for codec, lvs in codecs.items()
     }
     evaluate_levels(method, dataset, levels, raw_dir, features_dir=results / "features" / dataset, **options)
@@ -89,7 +99,8 @@ def _evaluate(method, dataset, levels, raw_dir, metrics, features_dir, weights_d
         from .fid import inception_for_policy
 
         fid_net, fid_record = inception_for_policy(policy, weights_dir, device)
-    vgg = _vgg_features(policy, device)
+    wants_disparity = any(lp.disparity_csv is not None for lps in levels.values() for lp in lps)
+    vgg = _vgg_features(policy, device) if wants_disparity else None
 
     for codec, lp in ((c, lp) for c, lps in levels.items() for lp in lps):
         names = _pngs(lp.enh_dir)
@@ -132,6 +143,8 @@ def _evaluate(method, dataset, levels, raw_dir, metrics, features_dir, weights_d
                                                              level=lp.level, seed=seed, metrics=prov),
                              set_level=set_level)
         write_text(lp.domains_json, json.dumps(domains, indent=2, default=str) + "\n")
+        if lp.disparity_csv is None:
+            continue
         triples = [(Path(n).stem, raw_dir / n, lp.comp_dir / n, lp.enh_dir / n) for n in names]
         dis = disparity(triples, patch=min(disparity_patch, *_min_side(raw_dir, names)),
                         patches_per_image=max(1, disparity_patches // len(names)), seed=seed,

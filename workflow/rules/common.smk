@@ -13,6 +13,7 @@ from debiasqe.methods import (
     train_setting,
 )
 from debiasqe.recipes import RECIPES
+from debiasqe.report.build import headline
 from debiasqe.report.build import TABLE_STEMS
 
 
@@ -20,6 +21,10 @@ wildcard_constraints:
     dataset=r"[A-Za-z0-9_\-]+",
     codec=r"[a-z0-9]+",
     level=r"\d+",
+
+
+# (codec, level) of the paper's headline tables and figures (paper: BPG QP 37)
+HEADLINE = headline(config["codecs"], config["report"]["headline"])
 
 
 def datasets_used():
@@ -50,8 +55,9 @@ def evaluation_dirs(dataset):
     dirs = []
     for c in config["codecs"]:
         for m in evaluated_methods(config):
-            dirs += [f"results/{kind}/{m}/{dataset}/{c}" for kind in ("metrics", "domains", "disparity")]
+            dirs += [f"results/{kind}/{m}/{dataset}/{c}" for kind in ("metrics", "domains")]
         dirs += [f"results/realism/{m}/{dataset}/{c}" for m in gan_methods(config)]
+    dirs += [f"results/disparity/{m}/{dataset}/{HEADLINE[0]}/{HEADLINE[1]}.csv" for m in evaluated_methods(config)]
     return dirs
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import ConfigError
-from . import figures, tables
 
 TABLE_STEMS = ("table1_realism", "table2_realism_conditional", "table3_quality", "table5_ablation", "domains")
 
@@ -40,6 +39,7 @@ def _files(root: Path, kind: str, methods: Sequence[str], dataset: str, codecs: 
 def build_tables(results: str | Path, out_dir: str | Path, *, dataset: str, methods: Sequence[str],
                  gan_methods: Sequence[str], metrics: Sequence[str], codecs: dict, setting: dict) -> None:
     from ..metrics import metric_info
+    from . import tables
 
     results, out_dir = Path(results), Path(out_dir)
     directions = {m: metric_info(m).lower_better for m in metrics}
@@ -63,6 +63,8 @@ def build_tables(results: str | Path, out_dir: str | Path, *, dataset: str, meth
 
 def build_figures(results: str | Path, out_dir: str | Path, *, dataset: str, methods: Sequence[str],
                   metrics: Sequence[str], codecs: dict, setting: dict, residual: dict) -> None:
+    from . import figures
+
     results, out_dir = Path(results), Path(out_dir)
     codec, level = headline(codecs, setting)
     enhanced = [m for m in methods if m != "comp"]
