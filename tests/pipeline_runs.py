@@ -35,7 +35,9 @@ CI_PRESET = REPO / "presets" / "ci.yaml"
 # Trees that are outputs of the pipeline.
 COMPARED_ROOTS = ("results", "resources/datasets")
 # Path parts that are about how a run went, not what it produced.
-SKIPPED_PARTS = {"logs", "benchmarks", "slurm_logs", ".snakemake"}
+# features/ caches Inception statistics as .npz, whose zip entries carry write
+# times; the FIDs computed from them are compared in metrics/ and domains/.
+SKIPPED_PARTS = {"logs", "benchmarks", "slurm_logs", ".snakemake", "features"}
 SKIPPED_NAMES = {".snakemake_timestamp"}
 # Keys (JSON) and columns (CSV/TSV) whose values legitimately differ between runs.
 # git_commit: runs of one test session use one checkout, but a developer may

@@ -28,8 +28,10 @@ MODEL_NAME = "model.pt"
 
 def save(path: str | Path, obj: dict) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        # Through a file object the archive's inner folder is always "archive",
+        # not the (random) temporary name: equal checkpoints are equal bytes.
+        torch.save(obj, fh)
 
 
 def load(path: str | Path, map_location="cpu") -> dict:

@@ -43,7 +43,7 @@ rule evaluate:
         "results/logs/evaluate/{method}/{dataset}.log",
     benchmark:
         "results/benchmarks/evaluate/{method}/{dataset}.tsv"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=lambda wc, attempt: 12000 * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
