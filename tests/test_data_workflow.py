@@ -52,9 +52,15 @@ def test_paper_preset_dry_run_lists_the_data_jobs(tmp_path):
     assert proc.returncode == 0, out[-3000:]
     counts = job_counts(out)
     # DIV2K train + valid, Flickr2K (its test split): one download and one extraction each;
-    # 3 splits x (5 BPG + 5 JPEG levels) compressions
+    # 3 splits x (5 BPG + 5 JPEG levels) compressions; patch stores: raw + 10 levels of the
+    # training split; 16 methods x 10 levels trained (train_per: level); 15 evaluated methods
+    # x 2 test sets x 10 levels enhanced (+ comp's 20 identity copies); one evaluation job per
+    # (method incl. comp, test set); 8 GAN methods x 2 test sets of realism scores; weights
+    # fetched once (pretrained: required); tables and figures per test set.
     assert counts == {"download_archive": 3, "extract_archive": 3, "prepare_dataset": 3, "compress": 30,
-                      "rate_summary": 1, "all": 1, "total": 41}
+                      "patches": 11, "train": 160, "enhance": 300, "enhance_identity": 20, "evaluate": 32,
+                      "realism": 16, "fetch_weights": 1, "tables": 2, "figures": 2,
+                      "rate_summary": 1, "all": 1, "total": 585}
     for f in ("DIV2K_train_HR.zip", "DIV2K_valid_HR.zip", "Flickr2K.archive"):
         assert f"resources/downloads/{f}" in out
     assert "resources/extracted/Flickr2K" in out
@@ -125,7 +131,7 @@ def e2e(tmp_path_factory):
         cfg.write_text(yaml.safe_dump(config))
         work = tmp / "work"
         work.mkdir()
-        proc = snakemake(work, "all", "train_patches", "--cores", "2", "--configfile", str(cfg))
+        proc = snakemake(work, "rate_summary", "train_patches", "--cores", "2", "--configfile", str(cfg))
         requests = list(server.requests)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     return {"work": work, "requests": requests, "out": proc.stdout + proc.stderr, "photos": (a, b, c, d),
@@ -192,6 +198,6 @@ def test_patch_stores_align_raw_and_compressed(e2e):
 
 @pytest.mark.slow
 def test_rerun_has_nothing_to_do(e2e):
-    proc = snakemake(e2e["work"], "all", "train_patches", "-n", "--configfile", str(e2e["work"].parent / "config.yaml"),
+    proc = snakemake(e2e["work"], "rate_summary", "train_patches", "-n", "--configfile", str(e2e["work"].parent / "config.yaml"),
                      timeout=120)
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
