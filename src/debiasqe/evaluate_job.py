@@ -140,7 +140,7 @@ def _evaluate(method, dataset, levels, raw_dir, metrics, features_dir, weights_d
                             "deviation_pct": _deviation_or_nan(s_cr, s_ce, s_re), "weights": lpips.weights})
         set_level = {"fid": domains[0]["S_RE"]} if fid_net is not None else None
         mt.write_metrics_csv(df, lp.metrics_csv, base_record(method=method, dataset=dataset, codec=codec,
-                                                             level=lp.level, seed=seed, metrics=prov),
+                                                             level=lp.level, seed=seed, evaluation=prov),
                              set_level=set_level)
         write_text(lp.domains_json, json.dumps(domains, indent=2, default=str) + "\n")
         if lp.disparity_csv is None:
