@@ -142,7 +142,9 @@ def test_kill9_during_stage_leaves_nothing_that_looks_complete(interrupted_chain
     assert rec["rate_csv_incomplete"] == []
     # Leftover temporaries carry hidden temp names, never a final output's name.
     assert all(TEMP_NAME.search(Path(p).name) for p in rec["temp_after_kill"])
-    if rec["markers"]:
+    # Snakemake refuses a plain rerun when a killed job's output is on disk; a training
+    # job killed before its model.pt exists leaves only its checkpoint, which the rerun resumes.
+    if any((workdir / m).exists() for m in rec["markers"]):
         code, out = rec["plain_rerun"]
         assert code != 0 and "--rerun-incomplete" in out, out[-3000:]
         assert any(m in out for m in rec["markers"]), out[-3000:]

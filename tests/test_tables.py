@@ -251,4 +251,4 @@ def test_bad_input_is_one_clear_error(tmp_path):
         T.table3_quality([p], tmp_path / "t", DIRECTIONS)
     assert issubclass(ResultFileError, DebiasqeError)
     with pytest.raises(ResultFileError, match="not found"):
-        T.rate_summary([tmp_path / "a" / "b" / "c" / "rate.csv"], tmp_path / "r")
+        T.table3_quality([tmp_path / "metrics" / "comp" / "d" / "bpg" / "42.csv"], tmp_path / "r", DIRECTIONS)

@@ -27,6 +27,7 @@ import copy
 import csv
 import io
 import math
+import random
 import sys
 import time
 import warnings
@@ -380,7 +381,11 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 
+        # Every global RNG from the seed (torch for the init; Python's and numpy's
+        # only so that checkpoints, which store all three, are equal bytes across runs).
         torch.manual_seed(cfg["seed"])
+        random.seed(cfg["seed"])
+        np.random.seed(cfg["seed"])
         self.G = generator if generator is not None else _build_generator(cfg)
         self.adversarial = cfg["gan"] is not None
         self.D = None
