@@ -523,6 +523,6 @@ def write_metrics_csv(df, path: str | os.PathLike, provenance: dict | None = Non
     mean = {"image": "mean", **numeric.mean(axis=0, skipna=False).to_dict(), **(set_level or {})}
     out = pd.concat([df, pd.DataFrame([mean])], ignore_index=True)
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
-        out.to_csv(fh, index=False, float_format="%.6g")
+        out.to_csv(fh, index=False, float_format="%.8g")
     if provenance is not None:
         write_text(str(path) + ".provenance.json", json.dumps(provenance, indent=2, default=str))
