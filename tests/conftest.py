@@ -54,7 +54,7 @@ def slurm_ci_run(slurm_cluster, tmp_path_factory):
     root = tmp_path_factory.mktemp("slurm")
     profile = slurm_test_profile(root / "profile")
     start = time.monotonic()
-    proc = run_via_slurm(root / "run", profile, "--configfile", str(CI_PRESET), timeout=1200)
+    proc = run_via_slurm(root / "run", profile, "--configfile", str(CI_PRESET), timeout=2700)
     proc.elapsed = time.monotonic() - start
     return root / "run", proc
 
