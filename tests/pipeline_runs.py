@@ -38,7 +38,8 @@ COMPARED_ROOTS = ("results", "resources/datasets")
 # features/ caches Inception statistics as .npz, whose zip entries carry write
 # times; the FIDs computed from them are compared in metrics/ and domains/.
 SKIPPED_PARTS = {"logs", "benchmarks", "slurm_logs", ".snakemake", "features"}
-SKIPPED_NAMES = {".snakemake_timestamp"}
+# report.html embeds the run's timings and dates.
+SKIPPED_NAMES = {".snakemake_timestamp", "report.html"}
 # Keys (JSON) and columns (CSV/TSV) whose values legitimately differ between runs.
 # git_commit: runs of one test session use one checkout, but a developer may
 # commit while the session runs; it is provenance, not a result.
@@ -87,10 +88,15 @@ def kill_group(pgid: int) -> None:
         pass
 
 
+# What `make run` adds to `snakemake --cores all`: the HTML report is the run's last step.
+REPORT_AFTER_RUN = ("--report", "results/report.html", "--report-after-run")
+
+
 def run_ci_locally(workdir: Path, cores: int = 2, timeout: int = 1500) -> Path:
+    """presets/ci.yaml as `make run` runs the default config (ending with the HTML report)."""
     workdir.mkdir(parents=True, exist_ok=True)
     proc = run_snakemake(workdir, "--cores", str(cores), "--configfile", str(CI_PRESET),
-                         timeout=timeout)
+                         *REPORT_AFTER_RUN, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-6000:]
     return workdir
 

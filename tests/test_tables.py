@@ -161,9 +161,9 @@ def test_table3_needs_one_setting_and_directions(results, tmp_path):
     assert set(df["source"]) == {"ours"}
 
 
-def test_table4_bdrate(results, tmp_path):
-    stem = tmp_path / "table4_bdrate_bpg"
-    df = T.table4_bdrate(results["metrics"], results["rates"], stem, DIRECTIONS, codec="bpg")
+def test_table4_bdbr(results, tmp_path):
+    stem = tmp_path / "table4_bdbr_bpg"
+    df = T.table4_bdbr(results["metrics"], results["rates"], stem, DIRECTIONS, codec="bpg")
     csv, md, tex = read3(stem)
     assert set(METHODS[1:]) <= set(df.columns) and "comp" not in df.columns
     ours = df[df.source == "ours"].set_index("metric")
@@ -181,7 +181,7 @@ def test_table4_bdrate(results, tmp_path):
     assert paper.loc["PSNR (dB)", "esrgan"] == 58.7
     assert "+" in md  # signed formatting
     # jpeg: no paper rows
-    df2 = T.table4_bdrate(results["metrics"], results["rates"], tmp_path / "t4j", DIRECTIONS, codec="jpeg")
+    df2 = T.table4_bdbr(results["metrics"], results["rates"], tmp_path / "t4j", DIRECTIONS, codec="jpeg")
     assert set(df2.source) == {"ours"}
 
 

@@ -120,7 +120,7 @@ def report_spec():
 
 def table_stems():
     stems = [s for s in TABLE_STEMS if gan_methods(config) or not s.startswith(("table1", "table2", "table5"))]
-    return stems + [f"table4_bdrate_{c}" for c in config["codecs"]]
+    return stems + [f"table4_bdbr_{c}" for c in config["codecs"]]
 
 
 def figure_stems():
@@ -129,9 +129,9 @@ def figure_stems():
 
 
 def _caption(stem):
-    base = stem.split("_bdrate_")[0] if stem.startswith("table4") else stem
+    base = stem.split("_bdbr_")[0] if stem.startswith("table4") else stem
     mapping = {"triangles": "fig_triangles", "rd": "fig_rd_curves", "disparity": "fig_disparity",
-               "residuals": "fig_residuals", "table4": "table4_bdrate"}
+               "residuals": "fig_residuals", "table4": "table4_bdbr"}
     name = mapping.get(base.split("_")[0], base)
     return f"../report/{name}.rst"
 

@@ -362,10 +362,10 @@ def bdrate_frame(metrics: Source, rates: Source, directions: Mapping[str, bool],
     return pd.DataFrame(out, columns=["method", "metric", "value", "reason", "note"])
 
 
-def table4_bdrate(metrics: Source, rates: Source, out_stem, directions: Mapping[str, bool], codec: str,
+def table4_bdbr(metrics: Source, rates: Source, out_stem, directions: Mapping[str, bool], codec: str,
                   dataset: str | None = None, methods: Sequence[str] | None = None,
                   metric_names: Sequence[str] | None = None, interp: str = "pchip") -> pd.DataFrame:
-    """Table 4 (``table4_bdrate_{codec}``): BD-BR (%) of every method vs ``comp`` for every
+    """Table 4 (``table4_bdbr_{codec}``): BD-BR (%) of every method vs ``comp`` for every
     metric over all levels of ``codec``; NaN cells carry their reason as a footnote."""
     qdf = read_metrics(metrics)
     bd = bdrate_frame(qdf, rates, directions, codec, dataset, methods, metric_names, interp)
