@@ -129,11 +129,10 @@ def figure_stems():
 
 
 def _caption(stem):
-    base = stem.split("_bdbr_")[0] if stem.startswith("table4") else stem
+    """Caption file of an output stem; per-codec stems share one (rd_curves_bpg -> fig_rd_curves)."""
     mapping = {"triangles": "fig_triangles", "rd": "fig_rd_curves", "disparity": "fig_disparity",
                "residuals": "fig_residuals", "table4": "table4_bdbr"}
-    name = mapping.get(base.split("_")[0], base)
-    return f"../report/{name}.rst"
+    return f"../report/{mapping.get(stem.split('_')[0], stem)}.rst"
 
 
 def report_files(dataset):

@@ -56,7 +56,7 @@ def build_tables(results: str | Path, out_dir: str | Path, *, dataset: str, meth
                           metric_names=list(metrics), codec=codec, level=level)
     for c in codecs:
         tables.table4_bdbr(metric_files, rate_files, out_dir / f"table4_bdbr_{c}", directions, codec=c,
-                             methods=list(methods), metric_names=list(metrics))
+                           methods=list(methods), metric_names=list(metrics))
     domain_files = _files(results, "domains", [m for m in methods if m != "comp"], dataset, codecs, "json")
     tables.table_domains(domain_files, out_dir / "domains")
 

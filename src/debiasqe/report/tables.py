@@ -363,8 +363,8 @@ def bdrate_frame(metrics: Source, rates: Source, directions: Mapping[str, bool],
 
 
 def table4_bdbr(metrics: Source, rates: Source, out_stem, directions: Mapping[str, bool], codec: str,
-                  dataset: str | None = None, methods: Sequence[str] | None = None,
-                  metric_names: Sequence[str] | None = None, interp: str = "pchip") -> pd.DataFrame:
+                dataset: str | None = None, methods: Sequence[str] | None = None,
+                metric_names: Sequence[str] | None = None, interp: str = "pchip") -> pd.DataFrame:
     """Table 4 (``table4_bdbr_{codec}``): BD-BR (%) of every method vs ``comp`` for every
     metric over all levels of ``codec``; NaN cells carry their reason as a footnote."""
     qdf = read_metrics(metrics)
