@@ -132,8 +132,10 @@ def test_set_stats_cache_is_reused_and_invalidated(tmp_path, monkeypatch):
     a = fid.set_stats_cached(paths, cache, MeanNet(), "w1", patch=32, progress=False)
     b = fid.set_stats_cached(paths, cache, MeanNet(), "w1", patch=32, progress=False)
     assert len(calls) == 1 and cache.is_file()
-    np.testing.assert_array_equal(a.sigma, b.sigma)
+    np.testing.assert_allclose(b.sigma, a.sigma, rtol=1e-12, atol=1e-15)
     assert b.provenance["inception_weights"] == "w1" and b.n_patches == 2 * (4 + 1)
+    with np.load(cache) as z:  # 10 patches of 3-d features: n > d, so the covariance is stored
+        assert "sigma" in z.files and "factor" not in z.files
     fid.set_stats_cached(paths, cache, MeanNet(), "w2", patch=32, progress=False)  # other weights
     assert len(calls) == 2
     os.utime(paths[0], ns=(1, 1))  # touched image
@@ -215,3 +217,20 @@ def test_low_rank_frechet_equals_the_full_formula():
         full = frechet_distance(mu1, np.cov(x1, rowvar=False), mu2, np.cov(x2, rowvar=False))
         # the full route clips rank-deficient eigenvalues: agreement to ~1e-8 relative
         assert frechet_distance_low_rank(mu1, a, mu2, b) == pytest.approx(full, rel=1e-6)
+
+
+def test_small_set_is_stored_as_its_factor_not_the_covariance(tmp_path):
+    """n ≤ d patches: the file holds the n × d factor (sigma = AᵀA), not the d × d
+    covariance; loading rebuilds the covariance and the low-rank FID exactly."""
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(5, 12))
+    mu = feats.mean(0)
+    factor = (feats - mu) / np.sqrt(4)
+    st = fid.SetStats(mu, np.cov(feats.T), 5, {"key": "k"}, factor)
+    st.save(tmp_path / "s.npz")
+    with np.load(tmp_path / "s.npz") as z:
+        assert sorted(z.files) == ["factor", "mu", "n_patches", "provenance"]
+    back = fid.SetStats.load(tmp_path / "s.npz")
+    np.testing.assert_allclose(back.sigma, np.cov(feats.T), rtol=1e-12, atol=1e-14)
+    other = fid.SetStats(mu + 1, np.cov(feats.T), 5, {}, factor)
+    assert fid.fid_between(back, other) == pytest.approx(12.0, abs=1e-6)  # |Δmu|² = 12, same cov
