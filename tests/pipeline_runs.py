@@ -236,7 +236,10 @@ SLURM_PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 SLURM_TEST_SETTINGS = {
     "slurm-status-command": "squeue",
     "slurm-init-seconds-before-status-checks": 2,
-    "jobs": 4,
+    # Jobs queued at once. Most ci-preset jobs take a few seconds, less than the
+    # plugin's status-check interval (~14 s): with 4 the node idled between checks
+    # and the run took 13.8 min; a deeper queue keeps both CPUs busy.
+    "jobs": 16,
     "latency-wait": 10,
     # A job asking for more CPUs than the node has would pend forever
     # (Reason=PartitionConfig): cap every rule's threads at the node's CPUs.

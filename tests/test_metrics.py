@@ -40,8 +40,11 @@ def _offline(monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def weights_dir(request):
-    d = Path(request.config.cache.mkdir("debiasqe-offline-weights-v1"))
+def weights_dir(request, tmp_path_factory):
+    # pytest's cache keeps the placed files between sessions (they take a while to write);
+    # with the cache plugin off (-p no:cacheprovider) a session folder does
+    cache = getattr(request.config, "cache", None)
+    d = Path(cache.mkdir("debiasqe-offline-weights-v1")) if cache else tmp_path_factory.mktemp("weights")
     place_random_weights(d, mw.METRICS)
     return d
 

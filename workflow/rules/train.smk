@@ -22,7 +22,7 @@ rule train:
         "results/logs/train/{method}/{codec}/{setting}.log",
     benchmark:
         "results/benchmarks/train/{method}/{codec}/{setting}.tsv"
-    threads: 2
+    threads: config["threads"]["train"]
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 24 * 60 * attempt,
@@ -49,7 +49,7 @@ rule enhance:
         "results/logs/enhance/{method}/{dataset}/{codec}/{level}.log",
     benchmark:
         "results/benchmarks/enhance/{method}/{dataset}/{codec}/{level}.tsv"
-    threads: 2
+    threads: config["threads"]["enhance"]
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
