@@ -59,3 +59,15 @@ def test_parallel_and_serial_give_identical_outputs(tmp_path, photos):
     assert (tmp_path / "s/rate.csv").read_text() == (tmp_path / "p/rate.csv").read_text()
     for f in (tmp_path / "s/bitstream").iterdir():
         assert f.read_bytes() == (tmp_path / "p/bitstream" / f.name).read_bytes()
+
+
+def test_rerun_removes_the_temp_file_a_killed_attempt_left(tmp_path, photos):
+    """kill -9 during the atomic write of provenance.json leaves its temp file beside
+    the outputs, where Snakemake's clean-up does not reach; the rerun removes it."""
+    images = _folder(tmp_path, photos)
+    out = tmp_path / "jpeg30"
+    out.mkdir()
+    stale = out / ".provenance.json.0r4lhyw7.tmp.json"
+    stale.write_text('{"half": ')
+    compress_folder(images, "jpeg", 30, out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["bitstream", "png", "provenance.json", "rate.csv"]

@@ -67,3 +67,14 @@ def write_bytes(dest: str | os.PathLike, data: bytes) -> None:
 def write_text(dest: str | os.PathLike, text: str) -> None:
     with atomic_open(dest, "w", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete temp files that :func:`atomic_path` left in ``folder`` when a
+    process was SIGKILLed mid-write; call it only on a folder the caller owns."""
+    gone = []
+    for p in Path(folder).glob(".*.tmp*"):
+        if p.is_file():
+            p.unlink()
+            gone.append(p)
+    return gone

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .atomic import write_bytes, write_text
+from .atomic import remove_stale_temps, write_bytes, write_text
 from .codecs import get_codec
 from .data.images import read_rgb, write_png
 from .provenance import base_record
@@ -75,6 +75,10 @@ def compress_folder(images: list[Path], codec_name: str, level: int, out_dir: st
     codec = get_codec(codec_name, **options)  # fail early on bad options/levels
     level = codec.check_level(level)
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # The level folder is this job's alone: a killed earlier attempt may have left
+    # the temp file of provenance.json / rate.csv beside them (Snakemake cleans only outputs).
+    remove_stale_temps(out_dir)
     (out_dir / "bitstream").mkdir(parents=True, exist_ok=True)
     (out_dir / "png").mkdir(parents=True, exist_ok=True)
     # Pin the backend 'auto' chose, so every worker uses the same one.
