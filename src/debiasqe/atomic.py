@@ -20,6 +20,10 @@ def _umask() -> int:
     return mask
 
 
+#: temp names are ".<dest name>.<random><TEMP_MARK><suffix>" (see remove_stale_temps)
+TEMP_MARK = ".tmp"
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; rename it onto ``dest`` on success.
@@ -30,7 +34,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     sfx = dest.suffix if suffix is None else suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{sfx}", dir=dest.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f"{TEMP_MARK}{sfx}", dir=dest.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -73,7 +77,7 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
     """Delete temp files that :func:`atomic_path` left in ``folder`` when a
     process was SIGKILLed mid-write; call it only on a folder the caller owns."""
     gone = []
-    for p in Path(folder).glob(".*.tmp*"):
+    for p in Path(folder).glob(f".*{TEMP_MARK}*"):
         if p.is_file():
             p.unlink()
             gone.append(p)

@@ -40,7 +40,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import checkpoint as ckpt
-from .atomic import write_text
+from .atomic import remove_stale_temps, write_text
 from .device import resolve_device
 from .ema import EMA
 from .errors import ConfigError, TrainingDivergedError
@@ -608,6 +608,8 @@ class Trainer:
 
         c = self.cfg
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        # a killed attempt's half-written checkpoint; the resume reads only checkpoint.pt
+        remove_stale_temps(self.out_dir)
         ckpt_path = self.out_dir / ckpt.CHECKPOINT_NAME
         model_path = self.out_dir / ckpt.MODEL_NAME
         start = 0
