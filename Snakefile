@@ -19,8 +19,8 @@ SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, SRC)
 
 from debiasqe.config import validate_config  # noqa: E402
-from debiasqe.errors import ConfigError  # noqa: E402
-from debiasqe.jobenv import export_for_jobs  # noqa: E402
+from debiasqe.core.errors import ConfigError  # noqa: E402
+from debiasqe.core.jobenv import export_for_jobs  # noqa: E402
 
 export_for_jobs(SRC)
 

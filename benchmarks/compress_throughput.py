@@ -22,7 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from debiasqe.compress import compress_folder  # noqa: E402
+from debiasqe.compress.stage import compress_folder  # noqa: E402
 from debiasqe.data.demo import DEMO_IMAGES  # noqa: E402
 
 
@@ -74,7 +74,7 @@ def main() -> None:
             print("\ncjpeg not found (apt-get install libjpeg-turbo-progs): skipping the spawn comparison")
             return
         # Same work in both arms: encode at QF 30 (4:2:0 baseline) and keep the bytes.
-        from debiasqe.codecs import get_codec
+        from debiasqe.compress.codecs import get_codec
         from debiasqe.data.images import read_rgb
 
         codec = get_codec("jpeg")

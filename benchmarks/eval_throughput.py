@@ -33,8 +33,8 @@ from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from debiasqe import fid as F  # noqa: E402
-from debiasqe import metrics as M  # noqa: E402
+from debiasqe.evaluate import fid as F  # noqa: E402
+from debiasqe.evaluate import metrics as M  # noqa: E402
 
 
 def make_images(root: Path, n: int, size: int, methods: int):

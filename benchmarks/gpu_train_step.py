@@ -50,7 +50,7 @@ def main() -> int:
         return 0
     from torch.utils.flop_counter import FlopCounterMode
 
-    from debiasqe.train import Trainer
+    from debiasqe.train.trainer import Trainer
 
     t_start = time.perf_counter()
     dev_name = torch.cuda.get_device_name(0)

@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from debiasqe.train import Trainer  # noqa: E402
+from debiasqe.train.trainer import Trainer  # noqa: E402
 
 PAIRS = [("esrgan", 128), ("realesrgan", 64)]
 

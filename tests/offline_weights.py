@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from debiasqe import metric_weights as mw
+from debiasqe.weights import metric_weights as mw
 
 FORMAT_VERSION = "1"
 
@@ -86,8 +86,8 @@ def place_random_weights(weights_dir: str | Path, metrics=mw.METRICS, seed: int 
     import timm
     import torchvision.models as tvm
     from safetensors.torch import save_file
-    from debiasqe.metrics import build_metric, metric_info
-    from debiasqe.fid import build_inception
+    from debiasqe.evaluate.metrics import build_metric, metric_info
+    from debiasqe.evaluate.fid import build_inception
 
     wd = Path(weights_dir)
     written = []
@@ -115,7 +115,7 @@ def place_random_weights(weights_dir: str | Path, metrics=mw.METRICS, seed: int 
             ctor = {"vgg16": tvm.vgg16, "alexnet": tvm.alexnet}[f.name.split("-")[0]]
             _save(_half(ctor(weights=None).state_dict()), dest)
         elif f.kind == "clip":
-            from debiasqe.metrics import _random_clip
+            from debiasqe.evaluate.metrics import _random_clip
             _save_torchscript(_half(_random_clip("RN50").state_dict()), dest)
         elif f.name == "niqe_modelparameters.mat":
             _niqe_mat(dest)
@@ -123,7 +123,7 @@ def place_random_weights(weights_dir: str | Path, metrics=mw.METRICS, seed: int 
             _nrqm_mat(dest)
         elif f.metric == "fid":
             from pyiqa.archs.inception import fid_inception_v3
-            from debiasqe.fid import _pyiqa_inception_loader
+            from debiasqe.evaluate.fid import _pyiqa_inception_loader
             torch.manual_seed(seed)
             with _pyiqa_inception_loader(None):
                 full = fid_inception_v3()
@@ -153,7 +153,7 @@ def place_random_weights(weights_dir: str | Path, metrics=mw.METRICS, seed: int 
 def patch_clip_url(monkeypatch, weights_dir: str | Path) -> str:
     """Make pyiqa's CLIP loader accept our random RN50.pt (its hash is in the URL)."""
     from pyiqa.archs import clip_model
-    from debiasqe.provenance import sha256_file
+    from debiasqe.core.provenance import sha256_file
     f = mw.files_for("clipiqa")[0]
     digest = sha256_file(f.path(weights_dir))
     url = clip_model._MODELS["RN50"].replace(f.sha256, digest)

@@ -14,7 +14,7 @@ from debiasqe.archs import (
     build_generator,
     count_parameters,
 )
-from debiasqe.errors import ConfigError
+from debiasqe.core.errors import ConfigError
 
 torch.set_num_threads(1)
 

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from debiasqe.atomic import atomic_open, atomic_path, write_text
+from debiasqe.core.atomic import atomic_open, atomic_path, write_text
 
 
 def test_failed_write_leaves_nothing(tmp_path):

@@ -4,7 +4,7 @@ import bjontegaard
 import numpy as np
 import pytest
 
-from debiasqe.bdrate import BDResult, bd_rate
+from debiasqe.report.bdrate import BDResult, bd_rate
 
 RATES = np.array([0.12, 0.25, 0.48, 0.90, 1.70])
 PSNR = np.array([28.1, 30.6, 33.0, 35.7, 38.2])

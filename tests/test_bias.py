@@ -18,8 +18,8 @@ import math
 
 import pytest
 
-from debiasqe.bias import deviation, horizontal_deviation_pct, triangle, triangle_vertex
-from debiasqe.errors import ConfigError
+from debiasqe.evaluate.triangles import deviation, horizontal_deviation_pct, triangle, triangle_vertex
+from debiasqe.core.errors import ConfigError
 
 # (figure, label, S_CR, S_CE, S_RE, printed deviation %, half unit of inputs)
 PAPER_CASES = [

@@ -7,10 +7,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from debiasqe.codecs import CODECS, get_codec
-from debiasqe.codecs.heif_payload import HeifParseError, hevc_annexb
-from debiasqe.compress import rgb_psnr
-from debiasqe.errors import ConfigError, ToolMissingError
+from debiasqe.compress.codecs import CODECS, get_codec
+from debiasqe.compress.codecs.heif_payload import HeifParseError, hevc_annexb
+from debiasqe.compress.stage import rgb_psnr
+from debiasqe.core.errors import ConfigError, ToolMissingError
 
 MID_LEVEL = {"jpeg": 50, "bpg": 32, "webp": 75, "avif": 60, "jpegxl": 80, "jpeg2000": 40}
 

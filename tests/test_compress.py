@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from debiasqe.codecs import get_codec
-from debiasqe.codecs.heif_payload import hevc_annexb
-from debiasqe.compress import compress_folder, rgb_psnr
+from debiasqe.compress.codecs import get_codec
+from debiasqe.compress.codecs.heif_payload import hevc_annexb
+from debiasqe.compress.stage import compress_folder, rgb_psnr
 
 
 def _folder(tmp_path, photos):

@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from debiasqe.config import load_config, validate_config
-from debiasqe.errors import ConfigError
+from debiasqe.core.errors import ConfigError
 
 from pathlib import Path
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from debiasqe.disparity import disparity, regression_line
-from debiasqe.errors import BadImageError
+from debiasqe.evaluate.disparity import disparity, regression_line
+from debiasqe.core.errors import BadImageError
 
 
 def _npy(path, a):

@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from debiasqe.download import DownloadError, Mirror, download, download_first, read_source_record
-from debiasqe.errors import IntegrityError
+from debiasqe.data.download import DownloadError, Mirror, download, download_first, read_source_record
+from debiasqe.core.errors import IntegrityError
 
 try:
     from httpserver import FileServer
@@ -74,7 +74,7 @@ def test_server_ignoring_range_restarts(server, tmp_path, caplog):
     server.support_range = False
     server.cut_after, server.cut_times = 50_000, 1
     dest = tmp_path / "f.bin"
-    with caplog.at_level(logging.INFO, logger="debiasqe.download"):
+    with caplog.at_level(logging.INFO, logger="debiasqe.data.download"):
         download(server.url("f.bin"), dest, sha256=SHA, **FAST)
     assert dest.read_bytes() == DATA
     assert server.range_requests == ["bytes=50000-"]  # asked to resume ...
@@ -126,7 +126,7 @@ def test_http_404_fails_at_once(server, tmp_path):
 
 
 def test_unverified_download_warns(server, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="debiasqe.download"):
+    with caplog.at_level(logging.WARNING, logger="debiasqe.data.download"):
         download(server.url("f.bin"), tmp_path / "u.bin", **FAST)
     assert "UNVERIFIED" in caplog.text and SHA in caplog.text
 
@@ -165,7 +165,7 @@ def test_mirror_fallback_lists_failures(server, tmp_path):
 def test_mirror_existing_dest_reused_and_unverified_mirror(server, tmp_path, caplog):
     dest = tmp_path / "f.bin"
     mirrors = [Mirror(server.url("missing.bin"), md5=MD5), Mirror(server.url("f.bin"))]
-    with caplog.at_level(logging.WARNING, logger="debiasqe.download"):
+    with caplog.at_level(logging.WARNING, logger="debiasqe.data.download"):
         download_first(mirrors, dest, **FAST)
     assert "UNVERIFIED" in caplog.text
     assert read_source_record(dest)["verified"] is False

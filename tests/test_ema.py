@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from debiasqe.ema import EMA
+from debiasqe.train.ema import EMA
 
 
 def test_ema_update_by_hand():

@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from debiasqe.enhance import domain_gaps, enhance_folder, enhance_identity, enhance_tensor, load_generator
-from debiasqe.errors import ConfigError
+from debiasqe.enhance.stage import domain_gaps, enhance_folder, enhance_identity, enhance_tensor, load_generator
+from debiasqe.core.errors import ConfigError
 
 
 def fcn(seed=0):
@@ -59,7 +59,7 @@ def _png(path, arr):
 
 @pytest.fixture(scope="module")
 def model_pt(tmp_path_factory):
-    from debiasqe.train import Trainer
+    from debiasqe.train.trainer import Trainer
 
     class Pairs(torch.utils.data.Dataset):
         def __len__(self):

@@ -11,7 +11,7 @@ import pytest
 
 from debiasqe.data import extract as ex
 from debiasqe.data.extract import MARKER, ArchiveError, extract_archive
-from debiasqe.errors import UnsafeArchiveError
+from debiasqe.core.errors import UnsafeArchiveError
 
 
 def _tar(path, entries, mode="w"):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from debiasqe import fid
-from debiasqe.errors import BadImageError, ConfigError, WeightsUnavailableError
-from debiasqe.fid import frechet_distance, patch_boxes
+from debiasqe.evaluate import fid
+from debiasqe.core.errors import BadImageError, ConfigError, WeightsUnavailableError
+from debiasqe.evaluate.fid import frechet_distance, patch_boxes
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -154,7 +154,7 @@ def test_pyiqa_inception_end_to_end(tmp_path):
     one pass per set, three FIDs from the cached stats."""
     import torch
     from offline_weights import place_random_weights
-    from debiasqe import metric_weights as mw
+    from debiasqe.weights import metric_weights as mw
     place_random_weights(tmp_path / "w", ["fid"])
     wfile = mw.files_for("fid")[0].path(tmp_path / "w")
     assert wfile.name == fid.FID_WEIGHTS_FILE
@@ -190,7 +190,7 @@ def test_domain_fids_one_pass_per_set(tmp_path, monkeypatch):
                           progress=False)
     assert len(calls) == 3
     assert out["S_CR"] > 0 and out["n_patches"] == {"raw": 10, "comp": 10, "enh": 10}
-    from debiasqe.bias import deviation
+    from debiasqe.evaluate.triangles import deviation
     assert out["deviation_pct"] == pytest.approx(deviation(out["S_CR"], out["S_CE"], out["S_RE"]))
     enh2 = _write_set(tmp_path / "enh2", 2, 64, 3)
     fid.domain_fids(raw, comp, enh2, tmp_path / "c", MeanNet(), "fake", patch=32,
@@ -207,7 +207,7 @@ def test_inception_policy(tmp_path):
 
 def test_low_rank_frechet_equals_the_full_formula():
     """Few patches (n < d): the n × n route gives the same distance as d × d eigendecompositions."""
-    from debiasqe.fid import frechet_distance, frechet_distance_low_rank
+    from debiasqe.evaluate.fid import frechet_distance, frechet_distance_low_rank
 
     rng = np.random.default_rng(3)
     for n1, n2, d in [(6, 9, 40), (12, 5, 64), (3, 3, 10)]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from debiasqe.errors import BadImageError, ConfigError
+from debiasqe.core.errors import BadImageError, ConfigError
 from debiasqe.report import figures as F
 from debiasqe.report.style import DPI, method_style
 from test_tables import make_results

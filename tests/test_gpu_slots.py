@@ -1,4 +1,4 @@
-"""debiasqe.gpu_slots: distinct devices for concurrent jobs, released on any exit."""
+"""debiasqe.core.gpu_slots: distinct devices for concurrent jobs, released on any exit."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from debiasqe import gpu_slots
-from debiasqe.errors import ConfigError
+from debiasqe.core import gpu_slots
+from debiasqe.core.errors import ConfigError
 
 
 def test_parse_devices():
@@ -53,7 +53,7 @@ def test_claim_sets_cuda_visible_devices(tmp_path):
 def _wrapped(tmp_path, *cmd):
     env = {**os.environ, "DEBIASQE_GPUS": "0,1", "DEBIASQE_GPU_LOCK_DIR": str(tmp_path),
            "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.Popen([sys.executable, "-m", "debiasqe.gpu_slots", "--", *cmd],
+    return subprocess.Popen([sys.executable, "-m", "debiasqe.core.gpu_slots", "--", *cmd],
                             env=env, stdout=subprocess.PIPE, text=True)
 
 
@@ -83,7 +83,7 @@ rule gpu_job:
     output: "out/{i}.txt"
     resources: gpu=1
     shell:
-        "{PY} -m debiasqe.gpu_slots -- {PY} -c "
+        "{PY} -m debiasqe.core.gpu_slots -- {PY} -c "
         "'import os, time; t0 = time.time(); time.sleep(1.5); "
         "open(\\"{output}\\", \\"w\\").write(os.environ[\\"CUDA_VISIBLE_DEVICES\\"] + \\" %f %f\\" % (t0, time.time()))'"
 """

@@ -10,7 +10,7 @@ from PIL import Image
 from debiasqe.cli import main
 from debiasqe.data.datasets import prepare_dataset
 from debiasqe.data.images import read_rgb
-from debiasqe.errors import BadImageError, ConfigError
+from debiasqe.core.errors import BadImageError, ConfigError
 
 
 def _png_bytes(img: Image.Image) -> bytes:

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from debiasqe.errors import ConfigError
-from debiasqe.losses import (
+from debiasqe.core.errors import ConfigError
+from debiasqe.train.losses import (
     charbonnier_loss,
     domain_divergence,
     l1_loss,

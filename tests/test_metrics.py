@@ -24,10 +24,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))
 from offline_weights import patch_clip_url, place_random_weights  # noqa: E402
 
-from debiasqe import metric_weights as mw  # noqa: E402
-from debiasqe import metrics as M  # noqa: E402
-from debiasqe.errors import BadImageError, IntegrityError, WeightsUnavailableError  # noqa: E402
-from debiasqe.provenance import sha256_file  # noqa: E402
+from debiasqe.weights import metric_weights as mw  # noqa: E402
+from debiasqe.evaluate import metrics as M  # noqa: E402
+from debiasqe.core.errors import BadImageError, IntegrityError, WeightsUnavailableError  # noqa: E402
+from debiasqe.core.provenance import sha256_file  # noqa: E402
 
 IMAGE_METRICS = [m for m in mw.METRICS if m != "fid"]
 # Test-time crops kept small so CPU tests stay short (pyiqa options, not retyped defaults)

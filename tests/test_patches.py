@@ -12,7 +12,7 @@ from PIL import Image
 from debiasqe.data.patches import (PairedPatchDataset, PatchAlignmentError, PatchGrid, augment_pair,
                                    extract_patches, index_path_for, patch_positions, read_index, store_folder,
                                    write_image_store)
-from debiasqe.errors import BadImageError
+from debiasqe.core.errors import BadImageError
 
 P, STEP = 4, 3
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
-from debiasqe import checkpoint as ckpt
-from debiasqe.errors import BadImageError, ConfigError
-from debiasqe.realism import grid_patches, realism_scores
-from debiasqe.train import discriminator_for, resolve_config
+from debiasqe.train import checkpoint as ckpt
+from debiasqe.core.errors import BadImageError, ConfigError
+from debiasqe.evaluate.realism import grid_patches, realism_scores
+from debiasqe.train.trainer import discriminator_for, resolve_config
 
 
 def _train_dir(tmp_path, kind, conditional, bias):
@@ -64,7 +64,7 @@ def test_conditional_discriminator_sees_the_compressed_patch(tmp_path, monkeypat
     f = _folders(tmp_path, size=(128, 128))
     comp = torch.from_numpy(np.asarray(Image.open(f["comp"] / "a.png"))).permute(2, 0, 1).float() / 255
     seen = []
-    from debiasqe import realism
+    from debiasqe.evaluate import realism
 
     real_load = realism.load_discriminator
 

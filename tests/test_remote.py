@@ -13,8 +13,8 @@ from PIL import Image
 from debiasqe.data import remote
 from debiasqe.data.remote import (ARCHIVES, SPLITS, Archive, DatasetLayoutError, Split, acquire_archive,
                                   extract_split_root, mirrors_from_config, split_images)
-from debiasqe.download import Mirror
-from debiasqe.errors import ConfigError, IntegrityError
+from debiasqe.data.download import Mirror
+from debiasqe.core.errors import ConfigError, IntegrityError
 
 try:
     from httpserver import FileServer

@@ -14,7 +14,7 @@ from debiasqe.cli import main
 from debiasqe.config import validate_config
 from debiasqe.data import workflow_paths as wp
 from debiasqe.data.datasets import archive_job, archive_jobs, dataset_source, prepare_dataset, remote_source
-from debiasqe.errors import ConfigError
+from debiasqe.core.errors import ConfigError
 
 try:
     from httpserver import FileServer

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from debiasqe import cli
-from debiasqe.errors import DebiasqeError
+from debiasqe.core.errors import DebiasqeError
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "robustness.md"
@@ -232,7 +232,7 @@ def _(tmp_path, capsys, caplog):
 
 @case("checksum-sha256")
 def _(tmp_path, capsys, caplog):
-    from debiasqe.download import check_file
+    from debiasqe.data.download import check_file
 
     (tmp_path / "file.bin").write_bytes(b"abc")
     msg = raised(check_file, tmp_path / "file.bin", sha256="0" * 64)
@@ -242,7 +242,7 @@ def _(tmp_path, capsys, caplog):
 
 @case("checksum-size")
 def _(tmp_path, capsys, caplog):
-    from debiasqe.download import check_file
+    from debiasqe.data.download import check_file
 
     (tmp_path / "file.bin").write_bytes(b"abc")
     return raised(check_file, tmp_path / "file.bin", size=10), tmp_path
@@ -334,7 +334,7 @@ class _FillsUp:
 
 @case("disk-full-text")
 def _(tmp_path, capsys, caplog):
-    from debiasqe import atomic
+    from debiasqe.core import atomic
 
     dest = tmp_path / "table.csv"
     dest.write_text("old complete content\n")
@@ -394,12 +394,12 @@ def _(tmp_path, capsys, caplog):
         import debiasqe.train  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"debiasqe.train is not merged yet ({exc})")
-    from debiasqe.errors import TrainingDivergedError
+    from debiasqe.core.errors import TrainingDivergedError
 
     assert issubclass(TrainingDivergedError, DebiasqeError)
     from test_train import NaNAfter, PairSet, cfg, nets
 
-    from debiasqe.train import Trainer
+    from debiasqe.train.trainer import Trainer
 
     run = Trainer(cfg("fidelity", iters=10, checkpoint_every=2), PairSet(), tmp_path,
                   generator=NaNAfter(nets("fidelity")["generator"], after=4))

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from debiasqe.errors import ConfigError, DebiasqeError
+from debiasqe.core.errors import ConfigError, DebiasqeError
 from debiasqe.report import tables as T
 from debiasqe.report.results import ResultFileError, read_metrics, read_rates
 
@@ -186,7 +186,7 @@ def test_table4_bdbr(results, tmp_path):
 
 
 def test_bdrate_frame_matches_direct_call(results):
-    from debiasqe.bdrate import bd_rate
+    from debiasqe.report.bdrate import bd_rate
     bd = T.bdrate_frame(results["metrics"], results["rates"], DIRECTIONS, codec="bpg",
                         methods=["rdn"], metric_names=["lpips"])
     q = read_metrics(_sel(results["metrics"], "bpg"))

@@ -13,10 +13,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from debiasqe import checkpoint as ckpt
-from debiasqe.errors import ConfigError, TrainingDivergedError
-from debiasqe.recipes import RECIPES
-from debiasqe.train import StepBatchSampler, Trainer, resolve_config
+from debiasqe.train import checkpoint as ckpt
+from debiasqe.core.errors import ConfigError, TrainingDivergedError
+from debiasqe.train.recipes import RECIPES
+from debiasqe.train.trainer import StepBatchSampler, Trainer, resolve_config
 
 TESTS = Path(__file__).resolve().parent
 SRC = TESTS.parent / "src"
@@ -257,7 +257,7 @@ SCRIPT = textwrap.dedent("""
     torch.set_num_threads(1)
     sys.path[:0] = [{tests!r}, {src!r}]
     from test_train import PairSet, nets, cfg
-    from debiasqe.train import Trainer
+    from debiasqe.train.trainer import Trainer
     slow = float(sys.argv[2])
     c = cfg("esrgan", iters=24, checkpoint_every=6, conditional_d=True, ddr={{"weight": 0.1}})
     Trainer(c, PairSet(), sys.argv[1], **nets("esrgan", True)).run(on_step=lambda s, r: time.sleep(slow))
@@ -347,7 +347,7 @@ def test_paired_patch_dataset_per_level_and_per_codec(tmp_path, levels):
     assert len(ds) == 4 * levels
     model = Trainer(cfg("fidelity", iters=2, patch=24), ds, tmp_path / "out", **nets("fidelity")).run()
     assert model.is_file()
-    from debiasqe.train_job import run_training
+    from debiasqe.train.stage import run_training
 
     c = cfg("fidelity", iters=2, patch=24, generator="dncnn", size="tiny")
     assert run_training(c, tmp_path / "raw.npy", comps[:levels], tmp_path / "cli", step=12,

@@ -13,9 +13,9 @@ import pytest
 import torch
 import torchvision
 
-from debiasqe import weights as W
+from debiasqe.weights import store as W
 from debiasqe.archs import VGG19_LAYERS, VGGFeatures, count_parameters
-from debiasqe.errors import ConfigError, IntegrityError, WeightsUnavailableError
+from debiasqe.core.errors import ConfigError, IntegrityError, WeightsUnavailableError
 
 torch.set_num_threads(1)
 

@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import DebiasqeError
+from .core.errors import DebiasqeError
 
 #: stages that may run on a GPU
 GPU_STAGES = {"train", "enhance", "evaluate", "realism"}
@@ -105,7 +105,7 @@ def _add_data_parsers(sub) -> None:
 
 
 def cmd_compress(args) -> None:
-    from .compress import compress_folder
+    from .compress.stage import compress_folder
     from .data.images import list_images
 
     images = list_images(args.input)
@@ -116,7 +116,7 @@ def cmd_compress(args) -> None:
 
 
 def cmd_rate_summary(args) -> None:
-    from .rates import write_rate_summary
+    from .compress.rates import write_rate_summary
 
     files = {}
     for path in args.rate_files:
@@ -127,7 +127,7 @@ def cmd_rate_summary(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from .train_job import run_training
+    from .train.stage import run_training
 
     run_training(args.spec, args.raw, args.comp, args.output, step=args.step, init_from=args.init,
                  progress=not args.quiet)
@@ -136,8 +136,8 @@ def cmd_train(args) -> None:
 def cmd_enhance(args) -> None:
     import json as _json
 
-    from .atomic import write_text
-    from .enhance import enhance_folder, enhance_identity
+    from .core.atomic import write_text
+    from .enhance.stage import enhance_folder, enhance_identity
 
     if args.model is None:
         record = enhance_identity(args.input, args.output)
@@ -149,7 +149,7 @@ def cmd_enhance(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from .evaluate_job import evaluate_method
+    from .evaluate.stage import evaluate_method
 
     codec, _, level = (args.disparity_at or "").partition(":")
     evaluate_method(args.method, args.dataset, args.codecs, args.results, args.raw,
@@ -160,14 +160,14 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_realism(args) -> None:
-    from .realism import realism_for_method
+    from .evaluate.realism import realism_for_method
 
     realism_for_method(args.method, args.dataset, args.codecs, args.settings, args.results, args.raw,
                        patch=args.patch, device=args.device)
 
 
 def cmd_fetch_weights(args) -> None:
-    from .weight_manifest import fetch_weights
+    from .weights.manifest import fetch_weights
 
     fetch_weights(args.metrics, args.weights, args.output, vgg=args.vgg, download=not args.manifest_only)
 
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command in GPU_STAGES:
-            from .gpu_slots import claim_gpu
+            from .core.gpu_slots import claim_gpu
 
             claim_gpu()  # before CUDA starts: one device per job on multi-GPU workstations
         args.func(args)

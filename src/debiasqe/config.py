@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .errors import ConfigError
+from .core.errors import ConfigError
 
 SCHEMA_PATH = Path(__file__).with_name("schema") / "config.schema.yaml"
 

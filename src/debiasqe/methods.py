@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import copy
 
-from .errors import ConfigError
-from .recipes import RECIPES
+from .core.errors import ConfigError
+from .train.recipes import RECIPES
 
 #: the compressed images themselves, evaluated like any method
 IDENTITY = "comp"
@@ -65,7 +65,7 @@ def train_levels(config: dict, codec: str, setting: str) -> list[int]:
 
 
 def method_spec(config: dict, name: str) -> dict:
-    """The trainer config of method ``name`` (see ``debiasqe.train.resolve_config``)."""
+    """The trainer config of method ``name`` (see ``debiasqe.train.trainer.resolve_config``)."""
     try:
         method = config["methods"][name]
     except KeyError:

@@ -12,7 +12,7 @@ from debiasqe.methods import (
     train_levels,
     train_setting,
 )
-from debiasqe.recipes import RECIPES
+from debiasqe.train.recipes import RECIPES
 from debiasqe.report.build import headline
 from debiasqe.report.build import TABLE_STEMS
 

@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from torch import nn
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from .arcnn import ARCNN
 from .cbdnet import CBDNet
 from .dcad import DCAD

@@ -14,7 +14,7 @@ never overwritten by the following activation.
 The module is frozen (parameters do not require grad, always in eval mode)
 but gradients flow to its input. Weights come from the registry entry
 ``vgg19`` (torchvision's ``vgg19-dcbb9e9d.pth``) through
-:mod:`debiasqe.weights` and the ``pretrained`` policy (``required`` by
+:mod:`debiasqe.weights.store` and the ``pretrained`` policy (``required`` by
 default; ``auto`` falls back to random init with a warning, ``random`` never
 looks); ``weights`` may name an explicit file instead. ``provenance``
 records what was loaded: ``{"name", "file", "sha256" | "random-init"}``.
@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 
 # torchvision's vgg19 "E" configuration
 _CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
@@ -102,7 +102,7 @@ class VGGFeatures(nn.Module):
         super().train(False)
 
     def _load(self, weights: str | Path | None, policy: str) -> dict:
-        from .. import weights as wreg
+        from ..weights import store as wreg
 
         state, provenance = wreg.load_state_dict("vgg19", policy=policy, path=weights)
         if state is not None:

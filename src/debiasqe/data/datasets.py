@@ -33,10 +33,10 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from ..atomic import write_text
-from ..errors import BadImageError, ConfigError
-from ..provenance import base_record
-from ..download import Mirror
+from ..core.atomic import write_text
+from ..core.errors import BadImageError, ConfigError
+from ..core.provenance import base_record
+from .download import Mirror
 from . import remote
 from .demo import DEFAULT_SPLITS, DEMO_IMAGES
 from .extract import MARKER

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..errors import DebiasqeError, UnsafeArchiveError
+from ..core.errors import DebiasqeError, UnsafeArchiveError
 
 log = logging.getLogger(__name__)
 

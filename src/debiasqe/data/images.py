@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..atomic import atomic_path
-from ..errors import BadImageError
+from ..core.atomic import atomic_path
+from ..core.errors import BadImageError
 
 log = logging.getLogger(__name__)
 

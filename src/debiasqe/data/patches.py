@@ -40,9 +40,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..atomic import atomic_path, write_text
-from ..errors import BadImageError, ConfigError, DebiasqeError
-from ..provenance import base_record
+from ..core.atomic import atomic_path, write_text
+from ..core.errors import BadImageError, ConfigError, DebiasqeError
+from ..core.provenance import base_record
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Data plus three small steps, independent of Snakemake:
 
 1. :func:`acquire_archive` — a verified archive on disk: either the user's
    own copy (``archive:`` config key; verified, never downloaded or moved)
-   or a download from the mirrors in order (:func:`debiasqe.download.download_first`).
+   or a download from the mirrors in order (:func:`debiasqe.data.download.download_first`).
 2. :func:`extract_split_root` — safe extraction (:mod:`debiasqe.data.extract`)
    of only the members a split can use (the HR images), under a size ceiling.
 3. :func:`split_images` — the split's files under an extracted root or a
@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ..download import Mirror, check_file, download_first, read_source_record, write_source_record
-from ..errors import ConfigError, DebiasqeError, IntegrityError
+from .download import Mirror, check_file, download_first, read_source_record, write_source_record
+from ..core.errors import ConfigError, DebiasqeError, IntegrityError
 from .extract import ArchiveError, GiB, archive_format, extract_archive
 
 log = logging.getLogger(__name__)

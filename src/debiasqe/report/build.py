@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 
 TABLE_STEMS = ("table1_realism", "table2_realism_conditional", "table3_quality", "table5_ablation", "domains")
 
@@ -38,7 +38,7 @@ def _files(root: Path, kind: str, methods: Sequence[str], dataset: str, codecs: 
 
 def build_tables(results: str | Path, out_dir: str | Path, *, dataset: str, methods: Sequence[str],
                  gan_methods: Sequence[str], metrics: Sequence[str], codecs: dict, setting: dict) -> None:
-    from ..metrics import metric_info
+    from ..evaluate.metrics import metric_info
     from . import tables
 
     results, out_dir = Path(results), Path(out_dir)

@@ -15,8 +15,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .. import bias
-from ..errors import BadImageError, ConfigError
+from ..evaluate import triangles as bias
+from ..core.errors import BadImageError, ConfigError
 from . import paper_values as pv
 from .labels import CODEC_LABELS, method_label, metric_label, order_methods
 from .results import (ResultFileError, Source, read_disparity, read_domains, read_metrics, read_rates,

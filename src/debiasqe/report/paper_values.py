@@ -15,7 +15,7 @@ from importlib import resources
 import pandas as pd
 import yaml
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 
 REALISM_COLUMNS = ["raw", "enhanced", "enh_minus_raw", "compressed", "comp_minus_raw"]
 DOMAIN_COLUMNS = ["S_CR", "S_CE", "S_RE", "deviation_pct"]

@@ -23,7 +23,7 @@ from typing import Iterable, Union
 
 import pandas as pd
 
-from ..errors import ConfigError, DebiasqeError
+from ..core.errors import ConfigError, DebiasqeError
 
 PathLike = Union[str, os.PathLike]
 Source = Union[PathLike, Iterable[PathLike], pd.DataFrame]

@@ -24,9 +24,9 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from .. import atomic
-from ..bdrate import bd_rate
-from ..errors import ConfigError
+from ..core import atomic
+from .bdrate import bd_rate
+from ..core.errors import ConfigError
 from . import paper_values as pv
 from .labels import level_key, method_label, metric_label, order_methods, order_metrics
 from .results import ResultFileError, Source, read_domains, read_metrics, read_rates, read_realism

@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .atomic import write_text
-from .errors import DebiasqeError, IntegrityError
+from ..core.atomic import write_text
+from ..core.errors import DebiasqeError, IntegrityError
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from typing import Mapping
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError
+from ..core.errors import ConfigError
 
 Tensor = torch.Tensor
 

@@ -8,7 +8,7 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import BadImageError, ConfigError
+from ..core.errors import BadImageError, ConfigError
 
 
 def patch_positions(height: int, width: int, patch: int, n: int,

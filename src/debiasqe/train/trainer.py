@@ -3,7 +3,7 @@ debias switches (conditional discriminator, domain-divergence regularization).
 
 Usage (the CLI / Snakemake rule passes the validated method config)::
 
-    from debiasqe.train import train
+    from debiasqe.train.trainer import train
     train({"generator": "rrdbnet", "recipe": "esrgan", "conditional_d": True,
            "ddr": {"weight": 0.1}, "init_from": "stage1/model.pt"},
           dataset, "results/train/esrgan_debias/bpg/37")
@@ -40,10 +40,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import checkpoint as ckpt
-from .atomic import remove_stale_temps, write_text
-from .device import resolve_device
+from ..core.atomic import remove_stale_temps, write_text
+from ..core.device import resolve_device
 from .ema import EMA
-from .errors import ConfigError, TrainingDivergedError
+from ..core.errors import ConfigError, TrainingDivergedError
 from .losses import (
     REDUCTIONS,
     domain_divergence,
@@ -54,7 +54,7 @@ from .losses import (
     vanilla_d_loss,
     vanilla_g_loss,
 )
-from .provenance import base_record, sha256_file
+from ..core.provenance import base_record, sha256_file
 from .recipes import RECIPES, recipe
 
 LOG_NAME = "train_log.csv"
@@ -306,14 +306,14 @@ def _fmt(v):
 def _build_generator(cfg: dict) -> nn.Module:
     if not cfg["generator"]:
         raise ConfigError("train config: generator is required")
-    from .archs import build_generator
+    from ..archs import build_generator
 
     return build_generator(cfg["generator"], size=cfg["size"], **(cfg["generator_args"] or {}))
 
 
 def discriminator_for(cfg: dict) -> nn.Module:
     """The discriminator a resolved training config trains (also rebuilt for realism scores)."""
-    from .archs import build_discriminator
+    from ..archs import build_discriminator
 
     return build_discriminator(
         kind=cfg["discriminator"],
@@ -324,7 +324,7 @@ def discriminator_for(cfg: dict) -> nn.Module:
 
 
 def _build_features(cfg: dict, layers: list[str]) -> nn.Module:
-    from .archs.vgg import VGGFeatures
+    from ..archs.vgg import VGGFeatures
 
     return VGGFeatures(layers, before_relu=True, input_norm=True, policy=cfg["pretrained"])
 

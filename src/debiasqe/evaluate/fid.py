@@ -28,9 +28,9 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .atomic import atomic_path
-from .errors import BadImageError, ConfigError
-from .provenance import base_record
+from ..core.atomic import atomic_path
+from ..core.errors import BadImageError, ConfigError
+from ..core.provenance import base_record
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_SIZE = 299
@@ -139,8 +139,8 @@ def build_inception(weights: str | os.PathLike | None, device="cpu"):
     """
     import torch
     from pyiqa.archs.inception import InceptionV3
-    from .errors import WeightsUnavailableError
-    from .provenance import sha256_file
+    from ..core.errors import WeightsUnavailableError
+    from ..core.provenance import sha256_file
 
     record = "random-init"
     if weights is not None:
@@ -322,8 +322,8 @@ def inception_for_policy(policy: str, weights_dir, device="cpu"):
     ``auto`` without the file gives a random-init network, recorded as such;
     FID from random features is only good for smoke runs.
     """
-    from . import metric_weights as mw
-    from .errors import WeightsUnavailableError
+    from ..weights import metric_weights as mw
+    from ..core.errors import WeightsUnavailableError
     f = mw.files_for("fid")[0]
     present = mw.find_present(f, weights_dir)
     if policy == "required" and present is None:
@@ -344,7 +344,7 @@ def domain_fids(raw: Sequence, comp: Sequence, enh: Sequence, cache_dir: str | o
     enhanced set its own name (e.g. ``enh-<method>``) so raw and comp are
     shared across methods.
     """
-    from .bias import deviation
+    from .triangles import deviation
     d = Path(cache_dir)
     st = {n: set_stats_cached(p, d / f"{n}.npz", net, weights_record, patch=patch, **kw)
           for n, p in zip(set_names, (raw, comp, enh))}

@@ -40,10 +40,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from . import metric_weights as mw
-from .atomic import atomic_open, write_text
-from .errors import BadImageError, ConfigError, DebiasqeError, WeightsUnavailableError
-from .provenance import base_record, sha256_file
+from ..weights import metric_weights as mw
+from ..core.atomic import atomic_open, write_text
+from ..core.errors import BadImageError, ConfigError, DebiasqeError, WeightsUnavailableError
+from ..core.provenance import base_record, sha256_file
 
 POLICIES = ("required", "auto", "random")
 SET_LEVEL = {"fid"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import ConfigError
+from ...core.errors import ConfigError
 from .base import Codec, Encoded
 from .bpg import BpgCodec
 from .imagecodecs_codecs import AvifCodec, Jpeg2000Codec, JpegXLCodec, WebpCodec

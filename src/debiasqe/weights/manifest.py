@@ -14,19 +14,19 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from .atomic import write_text
-from .provenance import base_record, sha256_file
+from ..core.atomic import write_text
+from ..core.provenance import base_record, sha256_file
 
 
 def fetch_weights(metrics: Sequence[str], weights_dir: str | Path, manifest_path: str | Path, *,
                   vgg: bool = True, download: bool = True) -> list[dict]:
     from . import metric_weights as mw
-    from . import weights
+    from . import store as weights
 
     weights_dir = Path(weights_dir)
     os.environ["DEBIASQE_WEIGHTS"] = str(weights_dir.absolute())
     if download:
-        from .download import download as downloader
+        from ..data.download import download as downloader
 
         with mw.weights_env(weights_dir, offline=False):
             mw.fetch_all(metrics, weights_dir, downloader)

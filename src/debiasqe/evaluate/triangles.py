@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from ..core.errors import ConfigError
 
 
 def _check(s_cr: float, s_ce: float, s_re: float) -> None:

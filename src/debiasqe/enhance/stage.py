@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import checkpoint as ckpt
-from .atomic import atomic_path, write_text
-from .device import resolve_device
-from .errors import BadImageError, ConfigError
-from .provenance import base_record, sha256_file
+from ..train import checkpoint as ckpt
+from ..core.atomic import atomic_path, write_text
+from ..core.device import resolve_device
+from ..core.errors import BadImageError, ConfigError
+from ..core.provenance import base_record, sha256_file
 
 
 # ------------------------------------------------------------------- images
@@ -75,7 +75,7 @@ def write_png(dest: str | Path, arr: np.ndarray) -> None:
 
 def load_generator(model_path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Build the generator named in ``model.pt``'s meta and load its EMA weights."""
-    from .archs import build_generator
+    from ..archs import build_generator
 
     obj = ckpt.load(model_path)
     if not isinstance(obj, dict) or "state_dict" not in obj or "meta" not in obj:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import atomic_path
+from ..core.atomic import atomic_path
 
 
 def summarize_rates(rate_files: dict[tuple[str, str, int], Path]) -> pd.DataFrame:

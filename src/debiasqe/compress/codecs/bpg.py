@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import ConfigError, ToolMissingError
+from ...core.errors import ConfigError, ToolMissingError
 from .base import Codec, Encoded
 from .heif_payload import hevc_annexb
 

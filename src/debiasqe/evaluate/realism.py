@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint as ckpt
-from .data.images import read_rgb
-from .device import resolve_device
-from .errors import BadImageError, ConfigError
-from .provenance import base_record, sha256_file
-from .train import discriminator_for
+from ..train import checkpoint as ckpt
+from ..data.images import read_rgb
+from ..core.device import resolve_device
+from ..core.errors import BadImageError, ConfigError
+from ..core.provenance import base_record, sha256_file
+from ..train.trainer import discriminator_for
 
 
 def load_discriminator(train_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
@@ -94,7 +94,7 @@ def realism_for_method(method: str, dataset: str, codecs: dict, settings: dict, 
     """``results/realism/{method}/{dataset}/{codec}/{level}.json`` for every codec level."""
     import json
 
-    from .atomic import write_text
+    from ..core.atomic import write_text
 
     results = Path(results)
     for codec, levels in codecs.items():

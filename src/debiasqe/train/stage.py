@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .data.patches import PairedPatchDataset
-from .train import resolve_config, train
+from ..data.patches import PairedPatchDataset
+from .trainer import resolve_config, train
 
 
 def run_training(spec: dict, raw_store: str | Path, comp_stores: Sequence[str | Path], out_dir: str | Path,

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_path
-from .errors import ConfigError
+from ..core.atomic import atomic_path
+from ..core.errors import ConfigError
 
 CHECKPOINT_NAME = "checkpoint.pt"
 MODEL_NAME = "model.pt"

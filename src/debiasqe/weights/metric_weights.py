@@ -32,7 +32,7 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from .errors import ConfigError
+from ..core.errors import ConfigError
 
 DEFAULT_WEIGHTS_DIR = Path("resources/weights")
 #: revision recorded in ``refs/main`` for timm files we place ourselves
@@ -170,7 +170,7 @@ def find_present(f: WeightFile, weights_dir: str | os.PathLike) -> Path | None:
 
 def manifest(weights_dir: str | os.PathLike, metric_names: Sequence[str] = METRICS) -> list[dict]:
     """One entry per needed file: name, metric, path, size, sha256 or 'missing'."""
-    from .provenance import sha256_file
+    from ..core.provenance import sha256_file
     rows = []
     for f in all_files(metric_names):
         p = find_present(f, weights_dir)
@@ -187,7 +187,7 @@ def fetch_all(metric_names: Sequence[str], weights_dir: str | os.PathLike,
               downloader: Callable[..., object]) -> list[Path]:
     """Download every missing file with ``downloader(url, dest, sha256=...)``.
 
-    ``downloader`` is ``debiasqe.download.download`` in the pipeline; tests
+    ``downloader`` is ``debiasqe.data.download.download`` in the pipeline; tests
     inject their own. Files already present are left alone.
     """
     done = []
@@ -199,8 +199,8 @@ def fetch_all(metric_names: Sequence[str], weights_dir: str | os.PathLike,
         dest.parent.mkdir(parents=True, exist_ok=True)
         downloader(f.url, dest, sha256=f.sha256)
         if f.sha256_prefix:
-            from .provenance import sha256_file
-            from .errors import IntegrityError
+            from ..core.provenance import sha256_file
+            from ..core.errors import IntegrityError
             got = sha256_file(dest)
             if not got.startswith(f.sha256_prefix):
                 dest.unlink()

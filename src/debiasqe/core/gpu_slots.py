@@ -19,7 +19,7 @@ scheduler such as SLURM that already set ``CUDA_VISIBLE_DEVICES``).
 
 The same is available as a wrapper for any command::
 
-    python -m debiasqe.gpu_slots -- python -m debiasqe train ...
+    python -m debiasqe.core.gpu_slots -- python -m debiasqe train ...
 
 which claims a device, then ``exec``s the command with the lock inherited.
 """
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "--":
         argv = argv[1:]
     if not argv:
-        print("usage: python -m debiasqe.gpu_slots -- COMMAND [ARGS...]", file=sys.stderr)
+        print("usage: python -m debiasqe.core.gpu_slots -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
     try:
         device = claim_gpu()

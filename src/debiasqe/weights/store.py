@@ -13,7 +13,7 @@ checked against the prefix.
 
 The ``pretrained`` policy decides what happens when the file is absent:
 
-* ``required`` -- raise :class:`~debiasqe.errors.WeightsUnavailableError`
+* ``required`` -- raise :class:`~debiasqe.core.errors.WeightsUnavailableError`
   (one line: file, expected path, how to fetch it);
 * ``auto``     -- random init with a loud warning;
 * ``random``   -- random init, file not even looked for.
@@ -33,7 +33,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError, IntegrityError, WeightsUnavailableError
+from ..core.errors import ConfigError, IntegrityError, WeightsUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ def fetch(name: str, *, progress: bool = True) -> Path:
     if existing is not None:
         verify(spec, existing)
         return existing
-    from .download import download  # lazy: lives in the datasets helper's module
+    from ..data.download import download  # lazy: lives in the datasets helper's module
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     return Path(download(spec.url, dest, sha256=spec.sha256, size=spec.size, progress=progress))

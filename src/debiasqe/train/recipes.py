@@ -1,7 +1,7 @@
 """Training recipes (paper §5.1 and the first author's BasicSR configs).
 
 ``RECIPES[name]`` holds a recipe's defaults at paper scale; a method config
-(see :func:`debiasqe.train.resolve_config`) overrides any top-level key.
+(see :func:`debiasqe.train.trainer.resolve_config`) overrides any top-level key.
 Weights follow eq. 9: ``λr L_recon + λp L_percept + λd L_discrim + λR L_R``.
 
 * ``fidelity``: the seven fidelity baselines and RRDBNet stage 1.

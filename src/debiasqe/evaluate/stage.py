@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .atomic import atomic_open, write_text
-from .device import resolve_device
-from .errors import BadImageError
-from .methods import IDENTITY
-from .provenance import base_record
+from ..core.atomic import atomic_open, write_text
+from ..core.device import resolve_device
+from ..core.errors import BadImageError
+from ..methods import IDENTITY
+from ..core.provenance import base_record
 
 
 @dataclass
@@ -78,7 +78,7 @@ def evaluate_levels(method: str, dataset: str, levels: dict[str, Sequence[LevelP
                     policy: str = "auto", device: str = "cpu", batch: int = 4, fid_patch: int = 256,
                     disparity_patch: int = 128, disparity_patches: int = 64, seed: int = 0,
                     progress: bool = True) -> None:
-    from . import metric_weights as mw
+    from ..weights import metric_weights as mw
 
     device = str(resolve_device(device))
     with mw.weights_env(weights_dir, offline=True):
@@ -155,8 +155,8 @@ def _evaluate(method, dataset, levels, raw_dir, metrics, features_dir, weights_d
 
 def _deviation_or_nan(s_cr: float, s_ce: float, s_re: float) -> float:
     """Eq. 1, or NaN where the sides are no distances (random-init LPIPS can go negative)."""
-    from .bias import deviation
-    from .errors import ConfigError
+    from .triangles import deviation
+    from ..core.errors import ConfigError
 
     try:
         return deviation(s_cr, s_ce, s_re)
@@ -178,7 +178,7 @@ def _vgg_features(policy: str, device: str):
     """conv5_4 features (the paper's feature-wise MAE) under the weights policy."""
     import torch
 
-    from .archs.vgg import VGGFeatures
+    from ..archs.vgg import VGGFeatures
 
     net = VGGFeatures(["conv5_4"], before_relu=True, input_norm=True, policy=policy).to(device).eval()
 

@@ -1,0 +1,1 @@
+"""Compression stage: codecs (registered by decoration), the per-level compress job, rate summary."""

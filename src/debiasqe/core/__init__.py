@@ -1,0 +1,1 @@
+"""Shared core: atomic writes, errors, provenance, device choice, image I/O."""

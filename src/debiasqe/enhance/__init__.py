@@ -1,0 +1,1 @@
+"""Enhancement stage: a trained generator over a folder of compressed images."""

@@ -1,0 +1,1 @@
+"""Evaluation stage: IQA metrics (pyiqa), FID, domain triangles (eq. 1), disparity, realism."""

@@ -1,0 +1,1 @@
+"""Training stage: recipes, the trainer, losses (incl. L_R), EMA, checkpoints."""
