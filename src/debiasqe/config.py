@@ -58,6 +58,8 @@ def _allowed(err: jsonschema.ValidationError) -> str:
         if lo is not None and hi is not None:
             return f"allowed: {kind} {lo}-{hi}"
         return f"allowed: {kind} >= {lo}" if lo is not None else f"allowed: {kind} <= {hi}"
+    if v == "pattern":
+        return f"allowed: {s.get('x-allowed', 'text matching ' + s['pattern'])}"
     if v == "type":
         return f"expected {s['type']}"
     if v == "additionalProperties":
@@ -76,6 +78,8 @@ def _message(err: jsonschema.ValidationError) -> str:
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
         return f"config key {_key(path + [extra[0]])} is not a known key; {_allowed(err)}"
+    if err.validator == "pattern":
+        return f"config key {_key(path)}: {err.instance!r} is not allowed; {_allowed(err)}"
     allowed = _allowed(err)
     msg = f"config key {_key(path)}: {err.message}"
     return f"{msg} ({allowed})" if allowed else msg

@@ -1,13 +1,12 @@
-"""Networks: the fidelity and GAN generators, discriminators, VGG-19 features."""
+"""Networks: the fidelity and GAN generators, discriminators, VGG-19 features.
 
-from .arcnn import ARCNN
-from .cbdnet import CBDNet
-from .dcad import DCAD
-from .discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
-from .dncnn import DnCNN
-from .mprnet import MPRNet
-from .rbqe import RBQE
-from .rdn import RDN
+Every module of this package is imported here, so each network file's
+decorators fill the registry (registry.py) before anyone builds a network.
+"""
+
+import importlib
+import pkgutil
+
 from .registry import (
     DISCRIMINATORS,
     GENERATORS,
@@ -20,12 +19,14 @@ from .registry import (
     build_generator,
     count_parameters,
 )
-from .rrdbnet import RRDBNet
-from .vgg import VGG19_LAYERS, VGGFeatures
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+from .vgg import VGG19_LAYERS, VGGFeatures  # noqa: E402
 
 __all__ = [
-    "ARCNN", "CBDNet", "DCAD", "DnCNN", "MPRNet", "RBQE", "RDN", "RRDBNet",
-    "UNetDiscriminatorSN", "VGGStyleDiscriminator", "VGGFeatures", "VGG19_LAYERS",
     "GENERATORS", "DISCRIMINATORS", "SIZES", "VGG19_CITATION", "Citation", "GeneratorEntry",
     "DiscriminatorEntry", "build_generator", "build_discriminator", "count_parameters",
+    "VGGFeatures", "VGG19_LAYERS",
 ]

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from .registry import Citation, register_generator
 
 
+@register_generator(
+    "arcnn",
+    paper=dict(channels=(64, 32, 16), kernels=(9, 7, 1, 5)),
+    tiny=dict(channels=(16, 8, 8), kernels=(9, 7, 1, 5)),
+    citation=Citation("Compression Artifacts Reduction by a Deep Convolutional Network", "ICCV", 2015),
+)
 class ARCNN(nn.Module):
     def __init__(
         self,

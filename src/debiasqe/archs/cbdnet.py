@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ._common import match_size, pad_to_multiple
+from .registry import Citation, register_generator
 
 
 def _conv_relu(cin: int, cout: int) -> list[nn.Module]:
@@ -78,6 +79,12 @@ class UNet(nn.Module):
         return self.outc(feat)
 
 
+@register_generator(
+    "cbdnet",
+    paper=dict(estimate_channels=32, levels=3, base_channels=64),
+    tiny=dict(estimate_channels=8, levels=3, base_channels=8),
+    citation=Citation("Toward Convolutional Blind Denoising of Real Photographs", "CVPR", 2019),
+)
 class CBDNet(nn.Module):
     def __init__(
         self,

@@ -9,8 +9,18 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from .registry import Citation, register_generator
 
 
+@register_generator(
+    "dcad",
+    paper=dict(mid_channels=64, num_blocks=8),
+    tiny=dict(mid_channels=16, num_blocks=2),
+    citation=Citation(
+        "A Novel Deep Learning-Based Method of Improving Coding Efficiency from the Decoder-End for HEVC",
+        "DCC", 2017,
+    ),
+)
 class DCAD(nn.Module):
     def __init__(self, io_channels: int = 3, mid_channels: int = 64, num_blocks: int = 8) -> None:
         super().__init__()

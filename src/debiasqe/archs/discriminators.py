@@ -24,8 +24,14 @@ from torch import nn
 from torch.nn.utils import spectral_norm
 
 from ._common import pad_to_multiple
+from .registry import Citation, register_discriminator
 
 
+@register_discriminator(
+    "vgg",
+    paper=dict(num_feat=64), tiny=dict(num_feat=8),
+    citation=Citation("ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks", "ECCV Workshops", 2018),
+)
 class VGGStyleDiscriminator(nn.Module):
     def __init__(self, in_channels: int = 3, num_feat: int = 64, input_size: int = 128) -> None:
         super().__init__()
@@ -58,6 +64,13 @@ class VGGStyleDiscriminator(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
+@register_discriminator(
+    "unet",
+    paper=dict(num_feat=64, skip_connection=True), tiny=dict(num_feat=8, skip_connection=True),
+    citation=Citation(
+        "Real-ESRGAN: Training Real-World Blind Super-Resolution with Pure Synthetic Data", "ICCV Workshops", 2021
+    ),
+)
 class UNetDiscriminatorSN(nn.Module):
     def __init__(self, in_channels: int = 3, num_feat: int = 64, skip_connection: bool = True) -> None:
         super().__init__()

@@ -9,8 +9,18 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from .registry import Citation, register_generator
 
 
+@register_generator(
+    "dncnn",
+    paper=dict(mid_channels=64, num_blocks=15, bn=False),
+    tiny=dict(mid_channels=16, num_blocks=3, bn=False),
+    citation=Citation(
+        "Beyond a Gaussian Denoiser: Residual Learning of Deep CNN for Image Denoising", "IEEE TIP", 2017
+    ),
+    note="the paper's reference [54] is the same authors' CVPR 2017 denoiser-prior paper",
+)
 class DnCNN(nn.Module):
     def __init__(
         self, io_channels: int = 3, mid_channels: int = 64, num_blocks: int = 15, bn: bool = False

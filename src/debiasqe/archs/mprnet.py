@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._common import pad_to_multiple
+from .registry import Citation, register_generator
 
 
 def conv(cin: int, cout: int, k: int, bias: bool = False) -> nn.Conv2d:
@@ -155,6 +156,12 @@ class ORSNet(nn.Module):
         return x
 
 
+@register_generator(
+    "mprnet",
+    paper=dict(n_feat=16, scale_unetfeats=8, scale_orsnetfeats=8, num_cab=1),
+    tiny=dict(n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1),
+    citation=Citation("Multi-Stage Progressive Image Restoration", "CVPR", 2021),
+)
 class MPRNet(nn.Module):
     def __init__(
         self,

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ._common import match_size, pad_to_multiple
+from .registry import Citation, register_generator
 
 
 class ECA(nn.Module):
@@ -72,6 +73,14 @@ class Up(nn.Module):
         return self.layers(torch.cat([feat, *skips], dim=1))
 
 
+@register_generator(
+    "rbqe",
+    paper=dict(base_channels=32, levels=5, eca=False),
+    tiny=dict(base_channels=8, levels=3, eca=False),
+    citation=Citation(
+        "Early Exit or Not: Resource-Efficient Blind Quality Enhancement for Compressed Images", "ECCV", 2020
+    ),
+)
 class RBQE(nn.Module):
     def __init__(self, io_channels: int = 3, base_channels: int = 32, levels: int = 5, eca: bool = False) -> None:
         super().__init__()

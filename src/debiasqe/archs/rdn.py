@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from .registry import Citation, register_generator
 
 
 class DenseLayer(nn.Module):
@@ -35,6 +36,12 @@ class RDB(nn.Module):
         return x + self.lff(self.layers(x))
 
 
+@register_generator(
+    "rdn",
+    paper=dict(mid_channels=32, num_blocks=4, num_layers=4, growth=16),
+    tiny=dict(mid_channels=8, num_blocks=2, num_layers=2, growth=8),
+    citation=Citation("Residual Dense Network for Image Super-Resolution", "CVPR", 2018),
+)
 class RDN(nn.Module):
     def __init__(
         self,

@@ -1,8 +1,10 @@
-"""Registry of networks: generators by name, the two discriminators.
+"""Registry of networks: generators and discriminators by name.
 
-Each generator entry carries the class, the ``paper`` kwargs (the sizes of
-the first author's BasicSR-based code), ``tiny`` kwargs for CPU presets and
-tests, and the citation of the source paper.
+A network is one file in this package whose class registers itself with
+:func:`register_generator` or :func:`register_discriminator`: the ``paper``
+kwargs (the sizes of the first author's BasicSR-based code), ``tiny`` kwargs
+for CPU presets and tests, and the citation of the source paper. The package
+imports every module in it, so a new file is all a new network needs.
 """
 
 from __future__ import annotations
@@ -15,15 +17,6 @@ from types import MappingProxyType
 from torch import nn
 
 from ..core.errors import ConfigError
-from .arcnn import ARCNN
-from .cbdnet import CBDNet
-from .dcad import DCAD
-from .discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
-from .dncnn import DnCNN
-from .mprnet import MPRNet
-from .rbqe import RBQE
-from .rdn import RDN
-from .rrdbnet import RRDBNet
 
 SIZES = ("paper", "tiny")
 
@@ -68,87 +61,34 @@ class DiscriminatorEntry:
         return dict(self.paper if size == "paper" else self.tiny)
 
 
-def _ro(**kw) -> Mapping[str, object]:
-    return MappingProxyType(kw)
+GENERATORS: dict[str, GeneratorEntry] = {}
+DISCRIMINATORS: dict[str, DiscriminatorEntry] = {}
 
 
-GENERATORS: dict[str, GeneratorEntry] = {
-    e.name: e
-    for e in [
-        GeneratorEntry(
-            "arcnn", ARCNN,
-            paper=_ro(channels=(64, 32, 16), kernels=(9, 7, 1, 5)),
-            tiny=_ro(channels=(16, 8, 8), kernels=(9, 7, 1, 5)),
-            citation=Citation("Compression Artifacts Reduction by a Deep Convolutional Network", "ICCV", 2015),
-        ),
-        GeneratorEntry(
-            "dcad", DCAD,
-            paper=_ro(mid_channels=64, num_blocks=8),
-            tiny=_ro(mid_channels=16, num_blocks=2),
-            citation=Citation(
-                "A Novel Deep Learning-Based Method of Improving Coding Efficiency from the Decoder-End for HEVC",
-                "DCC", 2017,
-            ),
-        ),
-        GeneratorEntry(
-            "dncnn", DnCNN,
-            paper=_ro(mid_channels=64, num_blocks=15, bn=False),
-            tiny=_ro(mid_channels=16, num_blocks=3, bn=False),
-            citation=Citation(
-                "Beyond a Gaussian Denoiser: Residual Learning of Deep CNN for Image Denoising", "IEEE TIP", 2017
-            ),
-            note="the paper's reference [54] is the same authors' CVPR 2017 denoiser-prior paper",
-        ),
-        GeneratorEntry(
-            "cbdnet", CBDNet,
-            paper=_ro(estimate_channels=32, levels=3, base_channels=64),
-            tiny=_ro(estimate_channels=8, levels=3, base_channels=8),
-            citation=Citation("Toward Convolutional Blind Denoising of Real Photographs", "CVPR", 2019),
-        ),
-        GeneratorEntry(
-            "rdn", RDN,
-            paper=_ro(mid_channels=32, num_blocks=4, num_layers=4, growth=16),
-            tiny=_ro(mid_channels=8, num_blocks=2, num_layers=2, growth=8),
-            citation=Citation("Residual Dense Network for Image Super-Resolution", "CVPR", 2018),
-        ),
-        GeneratorEntry(
-            "rbqe", RBQE,
-            paper=_ro(base_channels=32, levels=5, eca=False),
-            tiny=_ro(base_channels=8, levels=3, eca=False),
-            citation=Citation(
-                "Early Exit or Not: Resource-Efficient Blind Quality Enhancement for Compressed Images", "ECCV", 2020
-            ),
-        ),
-        GeneratorEntry(
-            "mprnet", MPRNet,
-            paper=_ro(n_feat=16, scale_unetfeats=8, scale_orsnetfeats=8, num_cab=1),
-            tiny=_ro(n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1),
-            citation=Citation("Multi-Stage Progressive Image Restoration", "CVPR", 2021),
-        ),
-        GeneratorEntry(
-            "rrdbnet", RRDBNet,
-            paper=_ro(num_feat=64, num_block=23, num_grow_ch=32, scale=1),
-            tiny=_ro(num_feat=16, num_block=1, num_grow_ch=8, scale=1),
-            citation=Citation("ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks", "ECCV Workshops", 2018),
-            note="generator of both the ESRGAN and the Real-ESRGAN recipes",
-        ),
-    ]
-}
+def _register(table: dict, entry) -> None:
+    if entry.name in table:
+        raise ValueError(f"network {entry.name!r} registered twice ({table[entry.name].cls.__name__}, "
+                         f"{entry.cls.__name__})")
+    table[entry.name] = entry
 
-DISCRIMINATORS: dict[str, DiscriminatorEntry] = {
-    "vgg": DiscriminatorEntry(
-        "vgg", VGGStyleDiscriminator,
-        paper=_ro(num_feat=64), tiny=_ro(num_feat=8),
-        citation=Citation("ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks", "ECCV Workshops", 2018),
-    ),
-    "unet": DiscriminatorEntry(
-        "unet", UNetDiscriminatorSN,
-        paper=_ro(num_feat=64, skip_connection=True), tiny=_ro(num_feat=8, skip_connection=True),
-        citation=Citation(
-            "Real-ESRGAN: Training Real-World Blind Super-Resolution with Pure Synthetic Data", "ICCV Workshops", 2021
-        ),
-    ),
-}
+
+def register_generator(name: str, *, paper: dict, tiny: dict, citation: Citation, note: str = ""):
+    """Class decorator: ``name`` builds this generator (``paper`` and ``tiny`` kwargs, source paper)."""
+    def decorate(cls: type[nn.Module]) -> type[nn.Module]:
+        _register(GENERATORS, GeneratorEntry(name, cls, MappingProxyType(dict(paper)),
+                                             MappingProxyType(dict(tiny)), citation, note))
+        return cls
+    return decorate
+
+
+def register_discriminator(name: str, *, paper: dict, tiny: dict, citation: Citation):
+    """Class decorator: ``name`` builds this discriminator (a recipe's ``discriminator``)."""
+    def decorate(cls: type[nn.Module]) -> type[nn.Module]:
+        _register(DISCRIMINATORS, DiscriminatorEntry(name, cls, MappingProxyType(dict(paper)),
+                                                     MappingProxyType(dict(tiny)), citation))
+        return cls
+    return decorate
+
 
 VGG19_CITATION = Citation("Very Deep Convolutional Networks for Large-Scale Image Recognition", "ICLR", 2015)
 

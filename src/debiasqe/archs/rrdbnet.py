@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._common import pad_to_multiple, scaled_kaiming_init
+from .registry import Citation, register_generator
 
 
 class ResidualDenseBlock(nn.Module):
@@ -47,6 +48,13 @@ class RRDB(nn.Module):
         return x + 0.2 * self.rdbs(x)
 
 
+@register_generator(
+    "rrdbnet",
+    paper=dict(num_feat=64, num_block=23, num_grow_ch=32, scale=1),
+    tiny=dict(num_feat=16, num_block=1, num_grow_ch=8, scale=1),
+    citation=Citation("ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks", "ECCV Workshops", 2018),
+    note="generator of both the ESRGAN and the Real-ESRGAN recipes",
+)
 class RRDBNet(nn.Module):
     def __init__(
         self,

@@ -1,30 +1,18 @@
-"""Codecs behind one interface (``base.Codec``) and a registry by name."""
+"""Codecs behind one interface (``base.Codec``), each registered by name where it is defined.
+
+A codec is a ``Codec`` subclass decorated with ``@register_codec`` in any
+module of this package; every module is imported here, so a new file is
+all a new codec needs.
+"""
 
 from __future__ import annotations
 
-from ...core.errors import ConfigError
-from .base import Codec, Encoded
-from .bpg import BpgCodec
-from .imagecodecs_codecs import AvifCodec, Jpeg2000Codec, JpegXLCodec, WebpCodec
-from .jpeg import JpegCodec
+import importlib
+import pkgutil
 
-CODECS: dict[str, type[Codec]] = {
-    "jpeg": JpegCodec,
-    "bpg": BpgCodec,
-    "webp": WebpCodec,
-    "avif": AvifCodec,
-    "jpegxl": JpegXLCodec,
-    "jpeg2000": Jpeg2000Codec,
-}
+from .base import CODECS, Codec, Encoded, get_codec, register_codec
 
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
-def get_codec(name: str, **options) -> Codec:
-    """Build the codec ``name``; ``options`` are its config keys (e.g. bpg's backend)."""
-    try:
-        cls = CODECS[name]
-    except KeyError:
-        raise ConfigError(f"codec {name!r} is unknown; allowed: {', '.join(CODECS)}") from None
-    return cls(**options)
-
-
-__all__ = ["CODECS", "Codec", "Encoded", "get_codec"]
+__all__ = ["CODECS", "Codec", "Encoded", "get_codec", "register_codec"]

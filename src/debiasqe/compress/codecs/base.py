@@ -67,3 +67,24 @@ def check_rgb(rgb: np.ndarray) -> None:
         raise ValueError(f"codecs take uint8 H×W×3 RGB arrays, got {got}")
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise ValueError(f"empty image of shape {rgb.shape}")
+
+
+#: every codec by name, filled by :func:`register_codec` as the codec modules are imported
+CODECS: dict[str, type[Codec]] = {}
+
+
+def register_codec(cls: type[Codec]) -> type[Codec]:
+    """Class decorator: the codec is available under its ``name`` (config ``codecs:`` keys)."""
+    if not cls.name or cls.name in CODECS:
+        raise ValueError(f"codec class {cls.__name__}: name {cls.name!r} is empty or registered twice")
+    CODECS[cls.name] = cls
+    return cls
+
+
+def get_codec(name: str, **options) -> Codec:
+    """Build the codec ``name``; ``options`` are its config keys (e.g. bpg's backend)."""
+    try:
+        cls = CODECS[name]
+    except KeyError:
+        raise ConfigError(f"codec {name!r} is unknown; allowed: {', '.join(sorted(CODECS))}") from None
+    return cls(**options)

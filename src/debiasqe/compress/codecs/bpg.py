@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from ...core.errors import ConfigError, ToolMissingError
-from .base import Codec, Encoded
+from .base import Codec, Encoded, register_codec
 from .heif_payload import hevc_annexb
 
 BACKENDS = ("auto", "bpgenc", "libheif")
@@ -47,6 +47,7 @@ X265_PARAMS = {
 }
 
 
+@register_codec
 class BpgCodec(Codec):
     name = "bpg"
     level_name = "QP"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Codec, Encoded
+from .base import Codec, Encoded, register_codec
 
 
 class _ImagecodecsCodec(Codec):
@@ -40,22 +40,26 @@ class _ImagecodecsCodec(Codec):
         return f"{lib} {versions.get(lib, '?')} via imagecodecs {imagecodecs.__version__}"
 
 
+@register_codec
 class WebpCodec(_ImagecodecsCodec):
     name, level_name, level_range, extension = "webp", "quality", (0, 100), "webp"
     imagecodecs_name, backend = "webp", "libwebp"
     encode_kwargs = {"lossless": False}
 
 
+@register_codec
 class AvifCodec(_ImagecodecsCodec):
     name, level_name, level_range, extension = "avif", "quality", (0, 100), "avif"
     imagecodecs_name, backend = "avif", "libavif"
 
 
+@register_codec
 class JpegXLCodec(_ImagecodecsCodec):
     name, level_name, level_range, extension = "jpegxl", "quality", (0, 100), "jxl"
     imagecodecs_name, backend = "jpegxl", "libjxl"
 
 
+@register_codec
 class Jpeg2000Codec(_ImagecodecsCodec):
     """Level is OpenJPEG's quality layer target in dB of PSNR."""
 

@@ -14,9 +14,10 @@ import io
 import numpy as np
 from PIL import Image, features
 
-from .base import Codec, Encoded
+from .base import Codec, Encoded, register_codec
 
 
+@register_codec
 class JpegCodec(Codec):
     name = "jpeg"
     level_name = "QF"
