@@ -21,7 +21,7 @@ import pytest
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # offline_weights
 from offline_weights import patch_clip_url, place_random_weights  # noqa: E402
 
 from debiasqe.weights import metric_weights as mw  # noqa: E402

@@ -10,7 +10,7 @@ from debiasqe.evaluate import fid
 from debiasqe.core.errors import BadImageError, ConfigError, WeightsUnavailableError
 from debiasqe.evaluate.fid import frechet_distance, patch_boxes
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # offline_weights
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,7 @@ def _train_dir(tmp_path, kind, conditional, bias):
         last.bias.fill_(bias)
     d = tmp_path / f"train-{kind}-{conditional}"
     d.mkdir()
-    ckpt.save(d / ckpt.CHECKPOINT_NAME, {"discriminator": net.state_dict()})
+    ckpt.save(d / ckpt.DISCRIMINATOR_NAME, {"state_dict": net.state_dict(), "meta": {"config": cfg}})
     ckpt.save(d / ckpt.MODEL_NAME, {"state_dict": {}, "meta": {"config": cfg}})
     return d
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from pipeline_runs import CI_PRESET, REPORT_AFTER_RUN, run_snakemake
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CI = yaml.safe_load(CI_PRESET.read_text())
 EVALUATED = ["comp"] + [m for m, spec in CI["methods"].items() if spec.get("evaluate", True)]
 GAN = [m for m in EVALUATED if m.startswith(("esrgan", "realesrgan"))]

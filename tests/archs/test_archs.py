@@ -302,7 +302,7 @@ def test_networks_doc_table_is_current():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "count_params.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "count_params.py"
     spec = importlib.util.spec_from_file_location("count_params", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -19,7 +19,7 @@ from debiasqe.train.recipes import RECIPES
 from debiasqe.train.trainer import StepBatchSampler, Trainer, resolve_config
 
 TESTS = Path(__file__).resolve().parent
-SRC = TESTS.parent / "src"
+SRC = TESTS.parents[1] / "src"
 LAYERS = ["conv1_2", "conv2_2", "conv3_4", "conv4_4", "conv5_4"]
 
 
@@ -303,6 +303,11 @@ def test_sigkill_resume_is_bitwise_equal(tmp_path):
     for part in ("generator", "discriminator"):
         for k in ca[part]:
             assert torch.equal(ca[part][k], cb[part][k]), (part, k)
+    # the final discriminator, which the realism scores read, is the checkpoint's
+    final = ckpt.load(killed / ckpt.DISCRIMINATOR_NAME)
+    assert final["meta"]["config"]["conditional_d"] is True
+    assert final["state_dict"].keys() == cb["discriminator"].keys()
+    assert all(torch.equal(final["state_dict"][k], cb["discriminator"][k]) for k in final["state_dict"])
     # the log has each step once, in order
     steps = [int(l.split(",")[0]) for l in (killed / "train_log.csv").read_text().splitlines()[1:]]
     assert steps == list(range(1, 25))

@@ -9,7 +9,7 @@ from PIL import Image
 
 from debiasqe.cli import main
 from debiasqe.data.datasets import prepare_dataset
-from debiasqe.data.images import read_rgb
+from debiasqe.core.imageio import read_rgb
 from debiasqe.core.errors import BadImageError, ConfigError
 
 

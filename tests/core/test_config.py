@@ -6,7 +6,7 @@ from debiasqe.core.errors import ConfigError
 
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_fill_what_a_config_omits():

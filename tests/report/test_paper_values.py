@@ -159,7 +159,7 @@ def _paper_text():
     from pathlib import Path
 
     env = os.environ.get("DEBIASQE_PAPER_TXT")
-    p = Path(env) if env else (Path(__file__).resolve().parents[2] / "shared" / "paper"
+    p = Path(env) if env else (Path(__file__).resolve().parents[3] / "shared" / "paper"
                                / "enhancement-bias-cvpr2024.txt")
     if not p.is_file():
         pytest.skip(f"paper text not found at {p}")
