@@ -4,25 +4,41 @@
 #   snakemake --cores all                                    # embedded demo (config.yaml)
 #   snakemake --cores all --configfile presets/paper.yaml --sdm conda
 #
-# Rules are thin: each runs one `python -m debiasqe <stage>`; the logic lives
-# in src/debiasqe/, and the config (validated against the package's schema,
-# defaults filled) is the one source of truth for codecs, methods and metrics.
+# Rules are thin: each runs one `debiasqe <stage>` command; the logic lives in
+# src/debiasqe/, every path in src/debiasqe/paths.py, and the config (validated
+# against the package's schema, defaults filled) is the one source of truth
+# for codecs, methods and metrics.
 
 import os
+import shlex
 import sys
 
 from snakemake.utils import min_version, validate
 
 min_version("8.0")
 
+# Snakemake itself imports the package from this checkout (the rules' input
+# functions and the config check), installed or not.
 SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, SRC)
 
 from debiasqe.config import validate_config  # noqa: E402
 from debiasqe.core.errors import ConfigError  # noqa: E402
-from debiasqe.core.jobenv import export_for_jobs  # noqa: E402
 
-export_for_jobs(SRC)
+# How jobs find the package, written into every job's command by the shell
+# prefix (no edit of this process's environment): PYTHONPATH names this
+# checkout's src/, which reaches conda environments (--sdm conda) and cluster
+# nodes alike, and `debiasqe` is a shell function running the package on the
+# job's interpreter: the conda environment's python under --sdm conda, else
+# the one that runs Snakemake, so jobs need no activated venv.
+_uses_conda = "CONDA" in str(workflow.deployment_settings.deployment_method).upper()
+_python = "python" if _uses_conda else shlex.quote(sys.executable)
+# (braces doubled: Snakemake formats the prefix like a shell command)
+shell.prefix(
+    "set -euo pipefail; "
+    f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    f'debiasqe() {{{{ {_python} -m debiasqe "$@"; }}}}; '
+)
 
 
 configfile: os.path.join(workflow.basedir, "config.yaml")
@@ -35,12 +51,15 @@ except ConfigError as exc:
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+# in pipeline order
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/compress.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/patches.smk"
+include: "workflow/rules/weights.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/enhance.smk"
+include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -75,7 +75,7 @@ def main() -> None:
             return
         # Same work in both arms: encode at QF 30 (4:2:0 baseline) and keep the bytes.
         from debiasqe.compress.codecs import get_codec
-        from debiasqe.data.images import read_rgb
+        from debiasqe.core.imageio import read_rgb
 
         codec = get_codec("jpeg")
 

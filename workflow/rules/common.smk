@@ -1,8 +1,10 @@
-# Helpers shared by the rules: names and paths derived from the config.
+# Input functions and config-derived lists shared by the rules. Every path
+# comes from debiasqe.paths (R = results/..., S = resources/...).
 
 import json
-import os
 
+from debiasqe import paths
+from debiasqe.core.fingerprint import stage_fingerprint
 from debiasqe.methods import (
     IDENTITY,
     evaluated_methods,
@@ -12,19 +14,38 @@ from debiasqe.methods import (
     train_levels,
     train_setting,
 )
+from debiasqe.report.build import TABLE_STEMS, headline
 from debiasqe.train.recipes import RECIPES
-from debiasqe.report.build import headline
-from debiasqe.report.build import TABLE_STEMS
+
+R = paths.results
+S = paths.resources
 
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_\-]+",
     codec=r"[a-z0-9]+",
     level=r"\d+",
+    method="|".join([IDENTITY, *config["methods"]]),
 
 
 # (codec, level) of the paper's headline tables and figures (paper: BPG QP 37)
 HEADLINE = headline(config["codecs"], config["report"]["headline"])
+TABLE_EXTS = ("csv", "md", "tex")
+FIGURE_EXTS = ("png", "pdf")
+WEIGHTS_DIR = S("weights")
+
+
+def log(stage, job):
+    return R("log", stage=stage, job=job)
+
+
+def bench(stage, job):
+    return R("benchmark", stage=stage, job=job)
+
+
+def method_pattern(names):
+    """Wildcard constraint matching exactly these method names."""
+    return "|".join(names) if names else "(?!)"
 
 
 def datasets_used():
@@ -36,6 +57,10 @@ def codec_levels():
     return [(c, lv) for c, spec in config["codecs"].items() for lv in spec["levels"]]
 
 
+def codecs_json():
+    return json.dumps({c: s["levels"] for c, s in config["codecs"].items()})
+
+
 def codec_options(codec):
     """The codec's config entry minus its levels, as JSON for the CLI."""
     opts = {k: v for k, v in config["codecs"][codec].items() if k != "levels"}
@@ -43,65 +68,72 @@ def codec_options(codec):
 
 
 def rate_files():
-    return [
-        f"results/compressed/{d}/{c}/{lv}/rate.csv"
-        for d in datasets_used()
-        for c, lv in codec_levels()
-    ]
+    return [R("rate", dataset=d, codec=c, level=lv) for d in datasets_used() for c, lv in codec_levels()]
 
 
-def evaluation_dirs(dataset):
-    """The evaluation outputs (one folder per method and codec, a file per level) of a test set."""
-    dirs = []
-    for c in config["codecs"]:
-        for m in evaluated_methods(config):
-            dirs += [f"results/{kind}/{m}/{dataset}/{c}" for kind in ("metrics", "domains")]
-        dirs += [f"results/realism/{m}/{dataset}/{c}" for m in gan_methods(config)]
-    dirs += [f"results/disparity/{m}/{dataset}/{HEADLINE[0]}/{HEADLINE[1]}.csv" for m in evaluated_methods(config)]
-    return dirs
-
-
-def all_targets():
-    files = ["results/tables/rate_summary.csv"]
-    for d in config["test_datasets"]:
-        files += report_files(d)
-    return files
-
-
-def _patch_store(dataset, codec=None, level=None):
-    if codec is None:
-        return f"results/patches/{dataset}/raw.npy"
-    return f"results/patches/{dataset}/{codec}/{level}.npy"
+def patch_store(dataset, codec=None, level=None):
+    return R("patch_store", dataset=dataset, source="raw" if codec is None else f"{codec}/{level}")
 
 
 def model_path(method, codec, level):
-    return f"results/train/{method}/{codec}/{train_setting(config, level)}/model.pt"
+    return R("model", method=method, codec=codec, setting=train_setting(config, level))
 
 
-def _init_model(wc):
+def init_model(wc):
     init = config["methods"][wc.method].get("init")
-    return [f"results/train/{init}/{wc.codec}/{wc.setting}/model.pt"] if init else []
+    return [R("model", method=init, codec=wc.codec, setting=wc.setting)] if init else []
 
 
-def _recipe_patch(method):
+def recipe_patch(method):
     spec = method_spec(config, method)
     return spec.get("patch", RECIPES[spec["recipe"]]["patch"])
 
 
-def _weights_manifest():
+def weights_manifest():
     # With `pretrained: required` every weight file must be fetched first.
-    return ["resources/weights/manifest.json"] if config["pretrained"] == "required" else []
+    return [S("weights_manifest")] if config["pretrained"] == "required" else []
 
 
-def _comp_eval(wc):
-    """Every method waits for comp's job, which caches the raw and compressed Inception sets."""
-    return [] if wc.method == IDENTITY else [f"results/domains/{IDENTITY}/{wc.dataset}/{c}" for c in config["codecs"]]
+def compressed_pngs(wc):
+    """The decoded images of every configured (codec, level) of the job's dataset."""
+    return [R("compressed_png", dataset=wc.dataset, codec=c, level=lv) for c, lv in codec_levels()]
 
 
-TABLE_EXTS = ("csv", "md", "tex")
+def enhanced_dirs(method, dataset):
+    """A method's enhanced images at every configured (codec, level)."""
+    return [R("enhanced", method=method, dataset=dataset, codec=c, level=lv) for c, lv in codec_levels()]
 
 
-FIGURE_EXTS = ("png", "pdf")
+def feature_sets(method, dataset):
+    """The FID feature caches an evaluation job writes (none without FID)."""
+    if "fid" not in config["metrics"]:
+        return []
+    return [R("feature_set", dataset=dataset, set=f"enh-{method}-{c}-{lv}") for c, lv in codec_levels()]
+
+
+def comp_features(dataset):
+    """The raw and compressed Inception sets, cached by comp's job and read by every other method's."""
+    if "fid" not in config["metrics"]:
+        return []
+    return [R("feature_set", dataset=dataset, set="raw")] + [
+        R("feature_set", dataset=dataset, set=f"comp-{c}-{lv}") for c, lv in codec_levels()]
+
+
+def evaluation_outputs(method, dataset):
+    """Per codec, the evaluation job's metrics/ and domains/ folders (a file per level)."""
+    return [R(kind, method=method, dataset=dataset, codec=c) for kind in ("metrics_dir", "domains_dir")
+            for c in config["codecs"]]
+
+
+def evaluation_dirs(dataset):
+    """The evaluation outputs of a test set: every method's metrics, domains, realism and disparity."""
+    dirs = []
+    for m in evaluated_methods(config):
+        dirs += evaluation_outputs(m, dataset)
+        dirs.append(R("disparity", method=m, dataset=dataset, codec=HEADLINE[0], level=HEADLINE[1]))
+    dirs += [R("realism_dir", method=m, dataset=dataset, codec=c) for m in gan_methods(config)
+             for c in config["codecs"]]
+    return dirs
 
 
 def report_spec():
@@ -128,7 +160,7 @@ def figure_stems():
     return stems + [f"rd_curves_{c}" for c in config["codecs"]] + ["disparity", "residuals"]
 
 
-def _caption(stem):
+def caption(stem):
     """Caption file of an output stem; per-codec stems share one (rd_curves_bpg -> fig_rd_curves)."""
     mapping = {"triangles": "fig_triangles", "rd": "fig_rd_curves", "disparity": "fig_disparity",
                "residuals": "fig_residuals", "table4": "table4_bdbr"}
@@ -136,6 +168,13 @@ def _caption(stem):
 
 
 def report_files(dataset):
-    return [f"results/tables/{dataset}/{s}.{e}" for s in table_stems() for e in TABLE_EXTS] + [
-        f"results/figures/{dataset}/{s}.{e}" for s in figure_stems() for e in FIGURE_EXTS
+    return [R("table", dataset=dataset, stem=s, ext=e) for s in table_stems() for e in TABLE_EXTS] + [
+        R("figure", dataset=dataset, stem=s, ext=e) for s in figure_stems() for e in FIGURE_EXTS
     ]
+
+
+def all_targets():
+    files = [R("rate_summary")]
+    for d in config["test_datasets"]:
+        files += report_files(d)
+    return files

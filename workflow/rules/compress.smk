@@ -1,26 +1,43 @@
-# Compression: one job per (dataset, codec, level).
+# Compression: one job per (dataset, codec, level), and the rate summary.
 
 
 rule compress:
     input:
-        "resources/datasets/{dataset}",
+        S("dataset"),
     output:
-        rate="results/compressed/{dataset}/{codec}/{level}/rate.csv",
-        provenance="results/compressed/{dataset}/{codec}/{level}/provenance.json",
-        png=directory("results/compressed/{dataset}/{codec}/{level}/png"),
-        bitstream=directory("results/compressed/{dataset}/{codec}/{level}/bitstream"),
+        rate=R("rate"),
+        provenance=R("compress_provenance"),
+        png=directory(R("compressed_png")),
+        bitstream=directory(R("bitstream")),
     params:
         options=lambda wc: codec_options(wc.codec),
+        folder=lambda wc, output: os.path.dirname(output.rate),
+        code=stage_fingerprint("compress"),
     log:
-        "results/logs/compress/{dataset}/{codec}/{level}.log",
+        log("compress", "{dataset}/{codec}/{level}"),
     benchmark:
-        "results/benchmarks/compress/{dataset}/{codec}/{level}.tsv"
+        bench("compress", "{dataset}/{codec}/{level}")
     threads: config["threads"]["compress"]
     resources:
         mem_mb=4000,
     conda:
         "../../envs/compress.yaml"
     shell:
-        "python -m debiasqe compress --codec {wildcards.codec} --level {wildcards.level} --input {input} "
-        "--output $(dirname {output.rate}) "
-        "--threads {threads} --codec-options {params.options:q} --quiet > {log} 2>&1"
+        "debiasqe compress --codec {wildcards.codec} --level {wildcards.level} --input {input:q} "
+        "--output {params.folder:q} --threads {threads} --codec-options {params.options:q} --quiet > {log:q} 2>&1"
+
+
+rule rate_summary:
+    input:
+        rate_files(),
+    output:
+        report(R("rate_summary"), caption="../report/rate_summary.rst", category="Compression"),
+    params:
+        code=stage_fingerprint("compress"),
+    log:
+        log("report", "rate_summary"),
+    localrule: True
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "debiasqe rate-summary {input:q} --output {output:q} > {log:q} 2>&1"

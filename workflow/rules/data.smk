@@ -23,58 +23,62 @@ localrules:
 
 rule download_archive:
     output:
-        "resources/downloads/{archive_file}",
+        S("download"),
     wildcard_constraints:
         archive_file=wp.archive_file_pattern(),
     params:
         archive=lambda wc: dsreg.archive_for_file(wc.archive_file),
         options=lambda wc: wp.download_options(wc.archive_file, config["datasets"]),
+        code=stage_fingerprint("data"),
     log:
-        "results/logs/download/{archive_file}.log",
+        log("download", "{archive_file}"),
     conda:
         "../../envs/data.yaml"
     shell:
-        "python -m debiasqe download --archive {params.archive} --output {output} {params.options} > {log} 2>&1"
+        "debiasqe download --archive {params.archive} --output {output:q} {params.options} > {log:q} 2>&1"
 
 
 rule extract_archive:
     input:
         lambda wc: wp.extract_input(wc.archive, config["datasets"]),
     output:
-        directory("resources/extracted/{archive}"),
+        directory(S("extracted")),
     wildcard_constraints:
         archive=wp.archive_name_pattern(),
     params:
         options=lambda wc: wp.extract_options(wc.archive, config["datasets"]),
+        code=stage_fingerprint("data"),
     log:
-        "results/logs/extract/{archive}.log",
+        log("extract", "{archive}"),
     benchmark:
-        "results/benchmarks/extract/{archive}.tsv"
+        bench("extract", "{archive}")
     threads: 1
     resources:
         mem_mb=2000,
     conda:
         "../../envs/data.yaml"
     shell:
-        "python -m debiasqe extract --archive {wildcards.archive} --input {input} --output {output} "
-        "{params.options} > {log} 2>&1"
+        "debiasqe extract --archive {wildcards.archive} --input {input:q} --output {output:q} "
+        "{params.options} > {log:q} 2>&1"
 
 
 rule prepare_dataset:
     input:
         lambda wc: wp.prepare_inputs(wc.dataset, config["datasets"]),
     output:
-        directory("resources/datasets/{dataset}"),
+        directory(S("dataset")),
     params:
         spec=lambda wc: wp.prepare_spec_json(wc.dataset, config["datasets"]),
+        code=stage_fingerprint("data"),
     log:
-        "results/logs/prepare/{dataset}.log",
+        log("prepare", "{dataset}"),
     benchmark:
-        "results/benchmarks/prepare/{dataset}.tsv"
-    threads: 1
+        bench("prepare", "{dataset}")
+    threads: config["threads"]["prepare"]
     resources:
         mem_mb=4000,
     conda:
         "../../envs/data.yaml"
     shell:
-        "python -m debiasqe prepare --dataset {wildcards.dataset} --spec {params.spec:q} --output {output} > {log} 2>&1"
+        "debiasqe prepare --dataset {wildcards.dataset} --spec {params.spec:q} --output {output:q} "
+        "--threads {threads} > {log:q} 2>&1"

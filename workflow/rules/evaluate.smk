@@ -1,48 +1,39 @@
-# Evaluation: metrics + domain triangles + disparity per (method, dataset, codec),
-# realism scores of the GAN methods' discriminators, and the offline weights.
+# Evaluation: one job per (method, dataset) over every codec and level, so the
+# metric networks are built once per job. Per codec it writes one file per
+# level into metrics/ and domains/, the Fig. 6 disparity at the headline
+# setting, and (with FID) the Inception features of its enhanced sets. The
+# `comp` job also caches the raw and compressed sets, which every other
+# method's job reads; realism scores the GAN methods' discriminators.
 
 
-rule fetch_weights:
-    output:
-        "resources/weights/manifest.json",
-    params:
-        metrics=config["metrics"],
-    log:
-        "results/logs/fetch_weights.log",
-    localrule: True
-    conda:
-        "../../envs/evaluate.yaml"
-    shell:
-        "python -m debiasqe fetch-weights --metrics {params.metrics} --vgg --weights resources/weights "
-        "--output {output} > {log} 2>&1"
-
-
-# One job per (method, dataset) evaluates every codec and level, so the metric
-# networks are built once per job; per codec it writes one file per level
-# into each output folder: metrics/{method}/{dataset}/{codec}/{level}.csv,
-# domains/.../{level}.json; the Fig. 6 disparity at the headline setting.
 rule evaluate:
     input:
-        raw="resources/datasets/{dataset}",
-        comp=lambda wc: [f"results/compressed/{wc.dataset}/{c}/{lv}/png" for c, lv in codec_levels()],
-        enh=lambda wc: [f"results/enhanced/{wc.method}/{wc.dataset}/{c}/{lv}" for c, lv in codec_levels()],
-        comp_eval=_comp_eval,
-        weights=_weights_manifest(),
+        raw=S("dataset"),
+        comp=compressed_pngs,
+        enh=lambda wc: enhanced_dirs(wc.method, wc.dataset),
+        comp_features=lambda wc: comp_features(wc.dataset),
+        weights=weights_manifest(),
     output:
-        [directory(f"results/{kind}/{{method}}/{{dataset}}/{c}") for kind in ("metrics", "domains") for c in config["codecs"]],
-        disparity=f"results/disparity/{{method}}/{{dataset}}/{HEADLINE[0]}/{HEADLINE[1]}.csv",
+        [directory(d) for d in evaluation_outputs("{method}", "{dataset}")],
+        feature_sets("{method}", "{dataset}"),
+        disparity=R("disparity", codec=HEADLINE[0], level=HEADLINE[1]),
+    wildcard_constraints:
+        method=method_pattern([m for m in evaluated_methods(config) if m != IDENTITY]),
     params:
-        codecs=json.dumps({c: s["levels"] for c, s in config["codecs"].items()}),
+        method="{method}",
+        codecs=codecs_json(),
         metrics=config["metrics"],
         ev=config["evaluation"],
         pretrained=config["pretrained"],
         device=config["device"],
         seed=config["seed"],
         headline=f"{HEADLINE[0]}:{HEADLINE[1]}",
+        weights=WEIGHTS_DIR,
+        code=stage_fingerprint("evaluate"),
     log:
-        "results/logs/evaluate/{method}/{dataset}.log",
+        log("evaluate", "{method}/{dataset}"),
     benchmark:
-        "results/benchmarks/evaluate/{method}/{dataset}.tsv"
+        bench("evaluate", "{method}/{dataset}")
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 12000 * attempt,
@@ -50,38 +41,63 @@ rule evaluate:
     conda:
         "../../envs/evaluate.yaml"
     shell:
-        "python -m debiasqe evaluate --method {wildcards.method} --dataset {wildcards.dataset} "
-        "--codecs {params.codecs:q} --results results --raw {input.raw} "
+        "debiasqe evaluate --method {params.method} --dataset {wildcards.dataset} "
+        "--codecs {params.codecs:q} --raw {input.raw:q} --weights {params.weights:q} "
         "--metrics {params.metrics} --pretrained {params.pretrained} --device {params.device} "
         "--seed {params.seed} --batch {params.ev[batch]} --fid-patch {params.ev[fid_patch]} "
         "--disparity-at {params.headline} "
         "--disparity-patch {params.ev[disparity_patch]} --disparity-patches {params.ev[disparity_patches]} "
-        "--quiet > {log} 2>&1"
+        "--quiet > {log:q} 2>&1"
 
 
-# Realism scores (Tables 1-2) of the GAN methods' discriminators: one file per codec level.
+# comp's job is the same command; it also writes the shared raw and compressed feature sets.
+use rule evaluate as evaluate_comp with:
+    input:
+        raw=S("dataset"),
+        comp=compressed_pngs,
+        enh=lambda wc: enhanced_dirs(IDENTITY, wc.dataset),
+        weights=weights_manifest(),
+    output:
+        [directory(d) for d in evaluation_outputs(IDENTITY, "{dataset}")],
+        feature_sets(IDENTITY, "{dataset}"),
+        comp_features("{dataset}"),
+        disparity=R("disparity", method=IDENTITY, codec=HEADLINE[0], level=HEADLINE[1]),
+    params:
+        method=IDENTITY,
+    log:
+        log("evaluate", f"{IDENTITY}/{{dataset}}"),
+    benchmark:
+        bench("evaluate", f"{IDENTITY}/{{dataset}}")
+
+
+# Realism scores (Tables 1-2) of the GAN methods' final discriminators: one file per codec level.
 rule realism:
     input:
-        raw="resources/datasets/{dataset}",
-        comp=lambda wc: [f"results/compressed/{wc.dataset}/{c}/{lv}/png" for c, lv in codec_levels()],
-        enh=lambda wc: [f"results/enhanced/{wc.method}/{wc.dataset}/{c}/{lv}" for c, lv in codec_levels()],
-        models=lambda wc: [model_path(wc.method, c, lv) for c, lv in codec_levels()],
+        raw=S("dataset"),
+        comp=compressed_pngs,
+        enh=lambda wc: enhanced_dirs(wc.method, wc.dataset),
+        discriminators=lambda wc: [
+            R("discriminator", method=wc.method, codec=c, setting=train_setting(config, lv)) for c, lv in codec_levels()
+        ],
     output:
-        [directory(f"results/realism/{{method}}/{{dataset}}/{c}") for c in config["codecs"]],
+        [directory(R("realism_dir", codec=c)) for c in config["codecs"]],
+    wildcard_constraints:
+        method=method_pattern(gan_methods(config)),
     params:
-        codecs=json.dumps({c: s["levels"] for c, s in config["codecs"].items()}),
+        codecs=codecs_json(),
         patch=config["evaluation"]["realism_patch"],
         device=config["device"],
-        settings=lambda wc: json.dumps({c: {str(lv): train_setting(config, lv) for lv in s["levels"]}
-                                        for c, s in config["codecs"].items()}),
+        settings=json.dumps({c: {str(lv): train_setting(config, lv) for lv in s["levels"]}
+                             for c, s in config["codecs"].items()}),
+        code=stage_fingerprint("evaluate"),
     log:
-        "results/logs/realism/{method}/{dataset}.log",
+        log("realism", "{method}/{dataset}"),
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
     conda:
         "../../envs/train.yaml"
     shell:
-        "python -m debiasqe realism --method {wildcards.method} --dataset {wildcards.dataset} "
-        "--codecs {params.codecs:q} --settings {params.settings:q} --results results --raw {input.raw} "
-        "--patch {params.patch} --device {params.device} > {log} 2>&1"
+        "debiasqe realism --method {wildcards.method} --dataset {wildcards.dataset} "
+        "--codecs {params.codecs:q} --settings {params.settings:q} "
+        "--raw {input.raw:q} --patch {params.patch} --device {params.device} > {log:q} 2>&1"

@@ -1,31 +1,31 @@
 # Training patches: one image store per source (whole images in one memory-
 # mapped uint8 array + index); the trainer cuts patches at read time with
 # config `patches: {size, step}`, so one store serves every recipe.
-#
-#   results/patches/{dataset}/raw.npy              <- resources/datasets/{dataset}
-#   results/patches/{dataset}/{codec}/{level}.npy  <- results/compressed/{dataset}/{codec}/{level}/png
+# A source is "raw" (the prepared dataset) or "{codec}/{level}" (its decoded images).
 
 
 rule patches:
     input:
         unpack(lambda wc: wp.patch_store_inputs(wc.dataset, wc.source)),
     output:
-        npy="results/patches/{dataset}/{source}.npy",
-        index="results/patches/{dataset}/{source}.index.json",
+        npy=R("patch_store"),
+        index=R("patch_index"),
     wildcard_constraints:
         source=r"raw|[a-z0-9]+/\d+",
+    params:
+        code=stage_fingerprint("data"),
     log:
-        "results/logs/patches/{dataset}/{source}.log",
+        log("patches", "{dataset}/{source}"),
     benchmark:
-        "results/benchmarks/patches/{dataset}/{source}.tsv"
+        bench("patches", "{dataset}/{source}")
     threads: 1
     resources:
         mem_mb=2000,
     conda:
         "../../envs/data.yaml"
     shell:
-        "python -m debiasqe patches --input {input.images} --dataset {input.dataset} --output {output.npy} "
-        "--quiet > {log} 2>&1"
+        "debiasqe patches --input {input.images:q} --dataset {input.dataset:q} --output {output.npy:q} "
+        "--quiet > {log:q} 2>&1"
 
 
 # `snakemake train_patches`: the stores of the training split (the train rules request them too).

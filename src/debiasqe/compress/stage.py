@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ..core.atomic import remove_stale_temps, write_bytes, write_text
 from .codecs import get_codec
-from ..data.images import read_rgb, write_png
+from ..core.imageio import read_rgb, write_png
 from ..core.provenance import base_record
 
 RATE_COLUMNS = ["image", "width", "height", "bytes", "bpp", "backend", "file_bytes", "psnr"]

@@ -27,6 +27,7 @@ import logging
 import os
 import shlex
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -40,7 +41,7 @@ from .download import Mirror
 from . import remote
 from .demo import DEFAULT_SPLITS, DEMO_IMAGES
 from .extract import MARKER
-from .images import list_images, read_rgb, write_png
+from ..core.imageio import list_images, read_rgb, write_png
 
 log = logging.getLogger(__name__)
 
@@ -257,30 +258,17 @@ def center_crop(rgb: np.ndarray, max_size: int | None) -> np.ndarray:
     return np.ascontiguousarray(rgb[y : y + th, x : x + tw])
 
 
-def prepare_dataset(name: str, spec: dict, out_dir: str | Path) -> Path:
-    """Write the dataset's images as RGB PNGs plus manifest.json into out_dir."""
+def prepare_dataset(name: str, spec: dict, out_dir: str | Path, threads: int = 1) -> Path:
+    """Write the dataset's images as RGB PNGs plus manifest.json into out_dir (``threads`` images at once)."""
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    records = []
     try:
-        for image, source in _items(name, spec):
-            if isinstance(source, Path):
-                rgb, note = read_rgb(source)
-                origin = str(source)
-            else:
-                rgb, note = np.asarray(source(), dtype=np.uint8), None
-                if rgb.ndim != 3 or rgb.shape[2] < 3:
-                    raise BadImageError(f"embedded image {image}: not a colour image")
-                rgb = np.ascontiguousarray(rgb[..., :3])
-                origin = f"scikit-image:{image}"
-            if note:
-                log.warning("%s: converted %s", origin, note)
-            rgb = center_crop(rgb, spec.get("max_size"))
-            write_png(tmp / f"{image}.png", rgb)
-            records.append({"image": image, "source": origin, "width": int(rgb.shape[1]),
-                            "height": int(rgb.shape[0]), "conversion": note})
+        # decoding and PNG encoding release the GIL: threads share the work
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            records = list(pool.map(lambda item: _prepare_image(*item, spec.get("max_size"), tmp),
+                                    _items(name, spec)))
         manifest = base_record(dataset=name, source=dataset_source(name, spec), images=records,
                                **_origin(name, spec))
         write_text(tmp / "manifest.json", json.dumps(manifest, indent=2))
@@ -291,6 +279,25 @@ def prepare_dataset(name: str, spec: dict, out_dir: str | Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def _prepare_image(image: str, source, max_size: int | None, folder: Path) -> dict:
+    """One image as an RGB PNG in ``folder``; its manifest record."""
+    if isinstance(source, Path):
+        rgb, note = read_rgb(source)
+        origin = str(source)
+    else:
+        rgb, note = np.asarray(source(), dtype=np.uint8), None
+        if rgb.ndim != 3 or rgb.shape[2] < 3:
+            raise BadImageError(f"embedded image {image}: not a colour image")
+        rgb = np.ascontiguousarray(rgb[..., :3])
+        origin = f"scikit-image:{image}"
+    if note:
+        log.warning("%s: converted %s", origin, note)
+    rgb = center_crop(rgb, max_size)
+    write_png(folder / f"{image}.png", rgb)
+    return {"image": image, "source": origin, "width": int(rgb.shape[1]), "height": int(rgb.shape[0]),
+            "conversion": note}
 
 
 def _origin(name: str, spec: dict) -> dict:

@@ -42,6 +42,7 @@ import numpy as np
 
 from ..core.atomic import atomic_path, write_text
 from ..core.errors import BadImageError, ConfigError, DebiasqeError
+from ..core.imageio import to_tensor
 from ..core.provenance import base_record
 
 log = logging.getLogger(__name__)
@@ -391,11 +392,4 @@ class PairedPatchDataset(_TorchDataset):
             rng = np.random.default_rng((self.seed, self.epoch, int(i)))
             h, v, r = rng.random(3) < 0.5
             raw, comp = augment_pair((raw, comp), self.use_hflip and h, self.use_rot and v, self.use_rot and r)
-        return _to_tensor(raw), _to_tensor(comp)
-
-
-def _to_tensor(a: np.ndarray):
-    # HWC uint8 view -> contiguous copy (row copies) -> CHW in uint8 -> float: ~3x faster than
-    # transposing the strided view in numpy (measured, benchmarks/patch_reads.py)
-    t = torch.from_numpy(a.copy()).permute(2, 0, 1).contiguous()  # copy: C order, writable
-    return t.float().div_(255.0)
+        return to_tensor(raw), to_tensor(comp)

@@ -1,14 +1,9 @@
-"""Where the data stages' files live, and what each job reads: the rules' input functions.
+"""What each data job reads: the data rules' input functions and options.
 
 Snakemake's data rules (``workflow/rules/data.smk``, ``patches.smk``) call
-these with the config's ``datasets:`` mapping, so the rules stay one-liners
-and the path conventions are written down once:
-
-- ``resources/downloads/{archive file}``: a downloaded archive (registry file name);
-- ``resources/extracted/{archive}``: its extracted splits (registry archive name);
-- ``resources/datasets/{dataset}``: a prepared split (RGB PNGs + manifest.json);
-- ``results/patches/{dataset}/raw.npy`` and ``.../{codec}/{level}.npy``:
-  image stores for training patches (+ ``.index.json``).
+these with the config's ``datasets:`` mapping, so the rules stay one-liners.
+The paths themselves (downloads, extracted archives, prepared splits, patch
+stores) are :mod:`debiasqe.paths`' templates.
 """
 
 from __future__ import annotations
@@ -17,13 +12,9 @@ import json
 import re
 from typing import Iterable, Mapping
 
+from ..paths import resources, results
 from . import datasets as dsreg
 from . import remote
-
-DOWNLOADS = "resources/downloads"
-EXTRACTED = "resources/extracted"
-PREPARED = "resources/datasets"
-PATCHES = "results/patches"
 
 
 def archive_file_pattern() -> str:
@@ -49,7 +40,7 @@ def extract_options(archive: str, datasets: Mapping) -> str:
 def extract_input(archive: str, datasets: Mapping) -> str:
     """The archive the extract job reads: the user's (``archive:``) or the downloaded one."""
     job = dsreg.archive_job(archive, datasets)
-    return str(job.local_archive) if job.local_archive is not None else f"{DOWNLOADS}/{job.filename}"
+    return str(job.local_archive) if job.local_archive is not None else resources("download", archive_file=job.filename)
 
 
 def prepare_inputs(dataset: str, datasets: Mapping) -> list[str]:
@@ -57,7 +48,7 @@ def prepare_inputs(dataset: str, datasets: Mapping) -> list[str]:
     if dataset in remote.SPLITS:
         src = dsreg.remote_source(dataset, datasets.get(dataset) or {})
         if src.mode != "root":
-            return [f"{EXTRACTED}/{src.archive}"]
+            return [resources("extracted", archive=src.archive)]
     return []
 
 
@@ -70,11 +61,16 @@ def prepare_spec_json(dataset: str, datasets: Mapping) -> str:
 
 def patch_store_inputs(dataset: str, source: str) -> dict[str, str]:
     """Inputs of the store ``source`` ("raw" or "{codec}/{level}") of ``dataset``."""
-    prepared = f"{PREPARED}/{dataset}"
-    images = prepared if source == "raw" else f"results/compressed/{dataset}/{source}/png"
+    prepared = resources("dataset", dataset=dataset)
+    if source == "raw":
+        images = prepared
+    else:
+        codec, level = source.split("/")
+        images = results("compressed_png", dataset=dataset, codec=codec, level=level)
     return {"images": images, "dataset": prepared}
 
 
 def patch_stores(dataset: str, codec_levels: Iterable[tuple[str, int]]) -> list[str]:
     """Every store the trainer reads for ``dataset``: raw plus each (codec, level)."""
-    return [f"{PATCHES}/{dataset}/raw.npy"] + [f"{PATCHES}/{dataset}/{c}/{lv}.npy" for c, lv in codec_levels]
+    return [results("patch_store", dataset=dataset, source=source)
+            for source in ["raw", *(f"{c}/{lv}" for c, lv in codec_levels)]]

@@ -36,6 +36,8 @@ from ..train import checkpoint as ckpt
 from ..core.atomic import atomic_path, write_text
 from ..core.device import resolve_device
 from ..core.errors import BadImageError, ConfigError
+from ..core.imageio import read_rgb, to_tensor, to_uint8
+from ..core.imageio import write_png as write_rgb_png
 from ..core.provenance import base_record, sha256_file
 
 
@@ -43,31 +45,13 @@ from ..core.provenance import base_record, sha256_file
 
 
 def read_png(path: str | Path) -> torch.Tensor:
-    """(1, 3, H, W) float tensor in [0, 1] from an 8-bit RGB (or grey) image."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            if im.mode not in ("RGB", "L"):
-                raise BadImageError(f"{path}: image mode {im.mode}, expected 8-bit RGB")
-            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except BadImageError:
-        raise
-    except Exception as exc:
-        raise BadImageError(f"{path}: cannot read image ({exc})") from None
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) in [0, 1] -> HWC uint8, rounding as BasicSR's tensor2img."""
-    return (x[0].float().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    """(1, 3, H, W) float tensor in [0, 1] of an image (core.imageio's reader and conversion)."""
+    return to_tensor(read_rgb(path)[0])[None]
 
 
 def write_png(dest: str | Path, arr: np.ndarray) -> None:
-    from PIL import Image
-
-    with atomic_path(dest) as tmp:
-        Image.fromarray(arr).save(tmp, format="PNG")
+    # zlib level 6 (Pillow's default), as enhanced images have always been written
+    write_rgb_png(dest, arr, compress_level=6)
 
 
 # ------------------------------------------------------------------- models

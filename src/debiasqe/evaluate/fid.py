@@ -31,6 +31,7 @@ import numpy as np
 from ..core.atomic import atomic_path
 from ..core.errors import BadImageError, ConfigError
 from ..core.provenance import base_record
+from ..weights.store import POLICIES
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_SIZE = 299
@@ -329,8 +330,8 @@ def inception_for_policy(policy: str, weights_dir, device="cpu"):
     if policy == "required" and present is None:
         raise WeightsUnavailableError(f"metric fid: weight file {f.path(weights_dir)} is missing "
                                       f"(pretrained: required; fetch {f.url})")
-    if policy not in ("required", "auto", "random"):
-        raise ConfigError(f"pretrained={policy!r}: expected required, auto or random")
+    if policy not in POLICIES:
+        raise ConfigError(f"pretrained={policy!r}: expected one of {', '.join(POLICIES)}")
     use = present if policy != "random" else None
     return build_inception(use, device)
 

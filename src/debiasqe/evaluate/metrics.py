@@ -44,8 +44,8 @@ from ..weights import metric_weights as mw
 from ..core.atomic import atomic_open, write_text
 from ..core.errors import BadImageError, ConfigError, DebiasqeError, WeightsUnavailableError
 from ..core.provenance import base_record, sha256_file
+from ..weights.store import POLICIES
 
-POLICIES = ("required", "auto", "random")
 SET_LEVEL = {"fid"}
 #: metrics that are statistics files, not networks: no random init
 NO_RANDOM_INIT = {"niqe", "pi"}

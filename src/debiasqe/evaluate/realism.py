@@ -15,8 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import json
+
+from ..core.atomic import write_text
+from ..paths import result_path
 from ..train import checkpoint as ckpt
-from ..data.images import read_rgb
+from ..core.imageio import read_rgb, to_tensor
 from ..core.device import resolve_device
 from ..core.errors import BadImageError, ConfigError
 from ..core.provenance import base_record, sha256_file
@@ -24,16 +28,16 @@ from ..train.trainer import discriminator_for
 
 
 def load_discriminator(train_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """The trained discriminator of a training folder (checkpoint.pt) and the run's config."""
-    train_dir = Path(train_dir)
-    cfg = ckpt.model_meta(train_dir / ckpt.MODEL_NAME)["config"]
-    if cfg.get("discriminator") is None:
-        raise ConfigError(f"{train_dir}: method trained without a discriminator (recipe {cfg.get('recipe')})")
-    state = ckpt.load(train_dir / ckpt.CHECKPOINT_NAME)
-    if "discriminator" not in state:
-        raise ConfigError(f"{train_dir / ckpt.CHECKPOINT_NAME}: holds no discriminator weights")
+    """The final discriminator of a training folder (discriminator.pt) and the run's config."""
+    path = Path(train_dir) / ckpt.DISCRIMINATOR_NAME
+    if not path.is_file():
+        cfg = ckpt.model_meta(Path(train_dir) / ckpt.MODEL_NAME)["config"]
+        raise ConfigError(f"{path}: missing; method trained without a discriminator (recipe {cfg.get('recipe')})"
+                          if cfg.get("discriminator") is None else f"{path}: missing; rerun its training job")
+    obj = ckpt.load(path)
+    cfg = ckpt.model_meta(path)["config"]
     net = discriminator_for(cfg)
-    net.load_state_dict(state["discriminator"])
+    net.load_state_dict(obj["state_dict"])
     return net.to(device).eval(), cfg
 
 
@@ -43,10 +47,6 @@ def grid_patches(img: np.ndarray, patch: int) -> np.ndarray:
     tiles = [img[y:y + patch, x:x + patch] for y in range(0, h - patch + 1, patch)
              for x in range(0, w - patch + 1, patch)]
     return np.stack(tiles) if tiles else np.zeros((0, patch, patch, 3), img.dtype)
-
-
-def _to_tensor(a: np.ndarray, device) -> torch.Tensor:
-    return torch.from_numpy(a).permute(0, 3, 1, 2).float().div_(255.0).to(device)
 
 
 @torch.no_grad()
@@ -72,9 +72,9 @@ def realism_scores(train_dir: str | Path, raw_dir: str | Path, comp_dir: str | P
             raise BadImageError(f"{name}: sizes differ between raw, enhanced and compressed {shapes}")
         tiles = {k: grid_patches(v, patch) for k, v in imgs.items()}
         for start in range(0, len(tiles["raw"]), batch):
-            cond = _to_tensor(tiles["compressed"][start:start + batch], device)
+            cond = to_tensor(tiles["compressed"][start:start + batch]).to(device)
             for key in sums:
-                x = _to_tensor(tiles[key][start:start + batch], device)
+                x = to_tensor(tiles[key][start:start + batch]).to(device)
                 logits = net(torch.cat([x, cond], 1) if conditional else x)
                 sums[key] += float(torch.sigmoid(logits.float()).flatten(1).mean(1).sum())
             count += cond.shape[0]
@@ -83,8 +83,8 @@ def realism_scores(train_dir: str | Path, raw_dir: str | Path, comp_dir: str | P
     out = {k: v / count for k, v in sums.items()}
     out.update(
         conditional=conditional, discriminator=cfg["discriminator"], patch=patch, patches=count,
-        provenance=base_record(checkpoint=str(Path(train_dir) / ckpt.CHECKPOINT_NAME),
-                               checkpoint_sha256=sha256_file(Path(train_dir) / ckpt.CHECKPOINT_NAME)),
+        provenance=base_record(discriminator=str(Path(train_dir) / ckpt.DISCRIMINATOR_NAME),
+                               discriminator_sha256=sha256_file(Path(train_dir) / ckpt.DISCRIMINATOR_NAME)),
     )
     return out
 
@@ -92,16 +92,12 @@ def realism_scores(train_dir: str | Path, raw_dir: str | Path, comp_dir: str | P
 def realism_for_method(method: str, dataset: str, codecs: dict, settings: dict, results: str | Path,
                        raw_dir: str | Path, *, patch: int = 128, device: str = "auto") -> None:
     """``results/realism/{method}/{dataset}/{codec}/{level}.json`` for every codec level."""
-    import json
-
-    from ..core.atomic import write_text
-
-    results = Path(results)
     for codec, levels in codecs.items():
         for lv in levels:
-            out = realism_scores(results / "train" / method / codec / settings[codec][str(lv)], raw_dir,
-                                 results / "compressed" / dataset / codec / str(lv) / "png",
-                                 results / "enhanced" / method / dataset / codec / str(lv),
-                                 patch=patch, device=device)
-            write_text(results / "realism" / method / dataset / codec / f"{lv}.json",
+            at = dict(dataset=dataset, codec=codec, level=lv)
+            out = realism_scores(result_path("train_dir", results, method=method, codec=codec,
+                                             setting=settings[codec][str(lv)]),
+                                 raw_dir, result_path("compressed_png", results, **at),
+                                 result_path("enhanced", results, method=method, **at), patch=patch, device=device)
+            write_text(result_path("realism", results, method=method, **at),
                        json.dumps(out, indent=2, default=str) + "\n")

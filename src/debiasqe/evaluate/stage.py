@@ -29,6 +29,7 @@ from ..core.atomic import atomic_open, write_text
 from ..core.device import resolve_device
 from ..core.errors import BadImageError
 from ..methods import IDENTITY
+from ..paths import result_path
 from ..core.provenance import base_record
 
 
@@ -55,22 +56,17 @@ def evaluate_method(method: str, dataset: str, codecs: dict, results: str | Path
 
     Disparity (Fig. 6) is measured at ``disparity_at`` = (codec, level) only.
     """
-    results = Path(results)
+    def level_paths(codec, lv):
+        at = dict(method=method, dataset=dataset, codec=codec, level=lv)
+        headline = disparity_at is not None and (codec, int(lv)) == (disparity_at[0], int(disparity_at[1]))
+        return LevelPaths(lv, result_path("compressed_png", results, dataset=dataset, codec=codec, level=lv),
+                          result_path("enhanced", results, **at), result_path("metrics", results, **at),
+                          result_path("domains", results, **at),
+                          result_path("disparity", results, **at) if headline else None)
 
-    def dis(codec, lv):
-        if disparity_at is None or (codec, int(lv)) != (disparity_at[0], int(disparity_at[1])):
-            return None
-        return results / "disparity" / method / dataset / codec / f"{lv}.csv"
-
-    levels = {
-        codec: [LevelPaths(lv, results / "compressed" / dataset / codec / str(lv) / "png",
-                           results / "enhanced" / method / dataset / codec / str(lv),
-                           results / "metrics" / method / dataset / codec / f"{lv}.csv",
-                           results / "domains" / method / dataset / codec / f"{lv}.json",
-                           dis(codec, lv)) for lv in lvs]
-        for codec, lvs in codecs.items()
-    }
-    evaluate_levels(method, dataset, levels, raw_dir, features_dir=results / "features" / dataset, **options)
+    levels = {codec: [level_paths(codec, lv) for lv in lvs] for codec, lvs in codecs.items()}
+    evaluate_levels(method, dataset, levels, raw_dir, features_dir=result_path("features", results, dataset=dataset),
+                    **options)
 
 
 def evaluate_levels(method: str, dataset: str, levels: dict[str, Sequence[LevelPaths]], raw_dir: str | Path,

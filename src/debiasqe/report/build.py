@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..core.errors import ConfigError
+from ..paths import result_path, resources
 
 TABLE_STEMS = ("table1_realism", "table2_realism_conditional", "table3_quality", "table5_ablation", "domains")
 
@@ -31,8 +32,13 @@ def headline(codecs: dict, setting: dict) -> tuple[str, int]:
     return codec, int(level)
 
 
-def _files(root: Path, kind: str, methods: Sequence[str], dataset: str, codecs: dict, ext: str) -> list[Path]:
-    return [root / kind / m / dataset / c / f"{lv}.{ext}" for m in methods for c, spec in codecs.items()
+def _files(root: Path, kind: str, methods: Sequence[str], dataset: str, codecs: dict) -> list[Path]:
+    return [result_path(kind, root, method=m, dataset=dataset, codec=c, level=lv) for m in methods
+            for c, spec in codecs.items() for lv in spec["levels"]]
+
+
+def _rate_files(root: Path, dataset: str, codecs: dict) -> list[Path]:
+    return [result_path("rate", root, dataset=dataset, codec=c, level=lv) for c, spec in codecs.items()
             for lv in spec["levels"]]
 
 
@@ -44,11 +50,10 @@ def build_tables(results: str | Path, out_dir: str | Path, *, dataset: str, meth
     results, out_dir = Path(results), Path(out_dir)
     directions = {m: metric_info(m).lower_better for m in metrics}
     codec, level = headline(codecs, setting)
-    metric_files = _files(results, "metrics", methods, dataset, codecs, "csv")
-    rate_files = [results / "compressed" / dataset / c / str(lv) / "rate.csv"
-                  for c, spec in codecs.items() for lv in spec["levels"]]
+    metric_files = _files(results, "metrics", methods, dataset, codecs)
+    rate_files = _rate_files(results, dataset, codecs)
     if gan_methods:
-        realism = [f for f in _files(results, "realism", gan_methods, dataset, {codec: {"levels": [level]}}, "json")]
+        realism = _files(results, "realism", gan_methods, dataset, {codec: {"levels": [level]}})
         tables.table1_realism(realism, out_dir / "table1_realism")
         tables.table2_realism_conditional(realism, out_dir / "table2_realism_conditional")
         tables.table5_ablation(metric_files, out_dir / "table5_ablation", codec=codec, level=level)
@@ -57,7 +62,7 @@ def build_tables(results: str | Path, out_dir: str | Path, *, dataset: str, meth
     for c in codecs:
         tables.table4_bdbr(metric_files, rate_files, out_dir / f"table4_bdbr_{c}", directions, codec=c,
                            methods=list(methods), metric_names=list(metrics))
-    domain_files = _files(results, "domains", [m for m in methods if m != "comp"], dataset, codecs, "json")
+    domain_files = _files(results, "domains", [m for m in methods if m != "comp"], dataset, codecs)
     tables.table_domains(domain_files, out_dir / "domains")
 
 
@@ -68,25 +73,24 @@ def build_figures(results: str | Path, out_dir: str | Path, *, dataset: str, met
     results, out_dir = Path(results), Path(out_dir)
     codec, level = headline(codecs, setting)
     enhanced = [m for m in methods if m != "comp"]
-    domain_files = _files(results, "domains", enhanced, dataset, {codec: {"levels": [level]}}, "json")
+    domain_files = _files(results, "domains", enhanced, dataset, {codec: {"levels": [level]}})
     for metric in ("fid", "lpips"):
         if metric in metrics:
             figures.fig_triangles(domain_files, out_dir / f"triangles_{metric}", metric=metric, codec=codec,
                                   level=level)
-    metric_files = _files(results, "metrics", methods, dataset, codecs, "csv")
-    rate_files = [results / "compressed" / dataset / c / str(lv) / "rate.csv"
-                  for c, spec in codecs.items() for lv in spec["levels"]]
+    metric_files = _files(results, "metrics", methods, dataset, codecs)
+    rate_files = _rate_files(results, dataset, codecs)
     for c in codecs:
         figures.fig_rd_curves(metric_files, rate_files, out_dir / f"rd_curves_{c}", metric_names=list(metrics),
                               codecs=[c], methods=list(methods))
-    figures.fig_disparity(_files(results, "disparity", enhanced, dataset, {codec: {"levels": [level]}}, "csv"),
+    figures.fig_disparity(_files(results, "disparity", enhanced, dataset, {codec: {"levels": [level]}}),
                           out_dir / "disparity", codec=codec, level=level)
     image = residual.get("image")
-    raw_dir = Path("resources/datasets") / dataset
+    raw_dir = Path(resources("dataset", dataset=dataset))
     if image is None:
         image = sorted(p.stem for p in raw_dir.glob("*.png"))[0]
     shown = [m for m in (residual.get("methods") or enhanced) if m in enhanced]
-    comp_dir = results / "compressed" / dataset / codec / str(level) / "png"
-    figures.fig_residuals(raw_dir / f"{image}.png", comp_dir / f"{image}.png",
-                          {m: results / "enhanced" / m / dataset / codec / str(level) / f"{image}.png" for m in shown},
+    at = dict(dataset=dataset, codec=codec, level=level)
+    figures.fig_residuals(raw_dir / f"{image}.png", result_path("compressed_png", results, **at) / f"{image}.png",
+                          {m: result_path("enhanced", results, method=m, **at) / f"{image}.png" for m in shown},
                           out_dir / "residuals", box=residual.get("box"))

@@ -24,6 +24,7 @@ from typing import Iterable, Union
 import pandas as pd
 
 from ..core.errors import ConfigError, DebiasqeError
+from ..paths import fields_of
 
 PathLike = Union[str, os.PathLike]
 Source = Union[PathLike, Iterable[PathLike], pd.DataFrame]
@@ -41,17 +42,13 @@ def _paths(src) -> list[Path]:
     return [Path(p) for p in src]
 
 
-def keys_from_path(path: PathLike, kind: str = "method") -> dict:
-    """{method, dataset, codec, level} from ``.../{method}/{dataset}/{codec}/{level}.ext``;
-    with ``kind="rate"``: {dataset, codec, level} from ``.../{dataset}/{codec}/{level}/rate.csv``."""
-    p = Path(path)
-    if kind == "rate":
-        if len(p.parts) < 4:
-            raise ResultFileError(f"{p}: expected .../{{dataset}}/{{codec}}/{{level}}/rate.csv")
-        return {"dataset": p.parts[-4], "codec": p.parts[-3], "level": p.parts[-2]}
-    if len(p.parts) < 4:
-        raise ResultFileError(f"{p}: expected .../{{method}}/{{dataset}}/{{codec}}/{{level}}{p.suffix}")
-    return {"method": p.parts[-4], "dataset": p.parts[-3], "codec": p.parts[-2], "level": p.stem}
+def keys_from_path(path: PathLike, kind: str) -> dict:
+    """The fields of a result file of ``kind`` (metrics, domains, realism, disparity: {method,
+    dataset, codec, level}; rate: {dataset, codec, level}), read from its path."""
+    try:
+        return fields_of(kind, path)
+    except ValueError as exc:
+        raise ResultFileError(str(exc)) from None
 
 
 def _read_csv(p: Path, required: Iterable[str]) -> pd.DataFrame:
@@ -88,7 +85,7 @@ def read_metrics(src: Source) -> pd.DataFrame:
     rows = []
     for p in _paths(src):
         df = _read_csv(p, ["image"])
-        keys = keys_from_path(p)
+        keys = keys_from_path(p, "metrics")
         metric_cols = [c for c in df.columns if c != "image"]
         is_mean = df["image"].astype(str) == "mean"
         per_image = df[~is_mean]
@@ -131,7 +128,7 @@ def read_realism(src: Source) -> pd.DataFrame:
         d = _read_json(p)
         if not isinstance(d, dict) or any(k not in d for k in ("raw", "enhanced", "compressed")):
             raise ResultFileError(f"{p}: expected an object with raw, enhanced, compressed")
-        rows.append({**keys_from_path(p), "raw": float(d["raw"]), "enhanced": float(d["enhanced"]),
+        rows.append({**keys_from_path(p, "realism"), "raw": float(d["raw"]), "enhanced": float(d["enhanced"]),
                      "compressed": float(d["compressed"]), "conditional": bool(d.get("conditional", False)),
                      "discriminator": d.get("discriminator", "")})
     return pd.DataFrame(rows, columns=[*KEYS, "raw", "enhanced", "compressed", "conditional", "discriminator"])
@@ -148,7 +145,7 @@ def read_domains(src: Source) -> pd.DataFrame:
             raise ResultFileError(f"{p}: expected a list of {{metric, S_CR, S_CE, S_RE, deviation_pct}}")
         for e in d:
             try:
-                rows.append({**keys_from_path(p), "metric": e["metric"],
+                rows.append({**keys_from_path(p, "domains"), "metric": e["metric"],
                              **{k: float(e[k]) for k in ("S_CR", "S_CE", "S_RE")},
                              "deviation_pct": float(e.get("deviation_pct", math.nan))})
             except (KeyError, TypeError, ValueError):
@@ -163,7 +160,7 @@ def read_disparity(src: Source) -> pd.DataFrame:
     frames = []
     for p in _paths(src):
         df = _read_csv(p, ["pix_rc", "pix_ec", "feat_rc", "feat_ec"])
-        for k, v in keys_from_path(p).items():
+        for k, v in keys_from_path(p, "disparity").items():
             df.insert(0, k, v)
         frames.append(df)
     if not frames:

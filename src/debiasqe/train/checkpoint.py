@@ -6,6 +6,8 @@
 * ``{out_dir}/model.pt``: ``{"state_dict": EMA generator weights, "meta": {...}}``
   written once at the end; ``meta`` holds the resolved method config and the
   provenance record.
+* ``{out_dir}/discriminator.pt`` (GAN recipes): ``{"state_dict": final
+  discriminator weights, "meta": {...}}``, read by the realism scores.
 
 Everything is loaded with ``torch.load(..., weights_only=True)``: RNG states
 are stored as tensors and plain Python containers only.
@@ -24,6 +26,7 @@ from ..core.errors import ConfigError
 
 CHECKPOINT_NAME = "checkpoint.pt"
 MODEL_NAME = "model.pt"
+DISCRIMINATOR_NAME = "discriminator.pt"  # GAN recipes: the final discriminator (realism scores)
 
 
 def save(path: str | Path, obj: dict) -> None:

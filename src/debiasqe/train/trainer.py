@@ -667,6 +667,9 @@ class Trainer:
             raise RuntimeError(f"training stopped at step {step} of {iters}")
         ckpt.save(ckpt_path, self.state(step))
         ckpt.save(model_path, {"state_dict": self.ema.state_dict(), "meta": self.meta(step)})
+        if self.D is not None:  # the realism scores (Tables 1-2) read the final discriminator
+            ckpt.save(self.out_dir / ckpt.DISCRIMINATOR_NAME,
+                      {"state_dict": self.D.state_dict(), "meta": self.meta(step)})
         return model_path
 
 

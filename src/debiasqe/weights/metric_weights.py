@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from ..core.errors import ConfigError
+from ..paths import resources
 
-DEFAULT_WEIGHTS_DIR = Path("resources/weights")
+DEFAULT_WEIGHTS_DIR = Path(resources("weights"))
 #: revision recorded in ``refs/main`` for timm files we place ourselves
 OFFLINE_HF_REVISION = "0" * 40
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import ConfigError, IntegrityError, WeightsUnavailableError
+from ..paths import resources
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def get_spec(name: str) -> WeightSpec:
 def weights_dir() -> Path:
     """debiasqe's weight cache: ``$DEBIASQE_WEIGHTS`` or ``resources/weights``."""
     env = os.environ.get("DEBIASQE_WEIGHTS")
-    return Path(env).expanduser() if env else Path("resources/weights").absolute()
+    return Path(env).expanduser() if env else Path(resources("weights")).absolute()
 
 
 def torch_hub_checkpoints() -> Path:

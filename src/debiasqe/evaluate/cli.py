@@ -1,0 +1,61 @@
+"""``debiasqe evaluate | realism``: the evaluation stage's commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import paths
+from ..core.cliargs import add_command, add_quiet, json_object
+from ..weights.store import POLICIES
+
+
+def run_evaluate(args) -> None:
+    from .stage import evaluate_method
+
+    codec, _, level = (args.disparity_at or "").partition(":")
+    evaluate_method(args.method, args.dataset, args.codecs, args.results, args.raw,
+                    disparity_at=(codec, int(level)) if level else None, metrics=args.metrics,
+                    weights_dir=args.weights, policy=args.pretrained, device=args.device, batch=args.batch,
+                    fid_patch=args.fid_patch, disparity_patch=args.disparity_patch,
+                    disparity_patches=args.disparity_patches, seed=args.seed, progress=not args.quiet)
+
+
+def run_realism(args) -> None:
+    from .realism import realism_for_method
+
+    realism_for_method(args.method, args.dataset, args.codecs, args.settings, args.results, args.raw,
+                       patch=args.patch, device=args.device)
+
+
+def register(sub) -> None:
+    p = add_command(sub, "evaluate", "metrics, domain triangles and disparity of one method, every codec level",
+                    run_evaluate, gpu=True)
+    p.add_argument("--method", required=True, help="the method whose enhanced images are scored (comp = none)")
+    p.add_argument("--dataset", required=True, help="the test dataset")
+    p.add_argument("--codecs", required=True, type=json_object, help='JSON: codec -> levels, e.g. {"bpg": [37]}')
+    p.add_argument("--results", type=Path, default=Path(paths.RESULTS),
+                   help="results root: reads compressed/ and enhanced/, writes metrics/, domains/, disparity/")
+    p.add_argument("--raw", required=True, type=Path, help="prepared raw images")
+    p.add_argument("--metrics", required=True, nargs="+", help="pyiqa metric ids")
+    p.add_argument("--weights", type=Path, default=Path(paths.resources("weights")), help="pretrained weights folder")
+    p.add_argument("--pretrained", default="auto", choices=POLICIES, help="what to do without a weight file")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--batch", type=int, default=4, help="images per metric forward")
+    p.add_argument("--fid-patch", type=int, default=256, help="FID patch side (px)")
+    p.add_argument("--disparity-at", help="CODEC:LEVEL where the Fig. 6 disparity is measured")
+    p.add_argument("--disparity-patch", type=int, default=128, help="disparity patch side (px)")
+    p.add_argument("--disparity-patches", type=int, default=64, help="disparity patches in all")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random patch positions")
+    add_quiet(p)
+
+    p = add_command(sub, "realism", "discriminator realism scores of raw, enhanced, compressed patches",
+                    run_realism, gpu=True)
+    p.add_argument("--method", required=True, help="a GAN method")
+    p.add_argument("--dataset", required=True, help="the test dataset")
+    p.add_argument("--codecs", required=True, type=json_object, help="JSON: codec -> levels")
+    p.add_argument("--settings", required=True, type=json_object,
+                   help='JSON: codec -> {level: training setting ("37" or "all")}')
+    p.add_argument("--results", type=Path, default=Path(paths.RESULTS), help="results root")
+    p.add_argument("--raw", required=True, type=Path, help="prepared raw images")
+    p.add_argument("--patch", type=int, default=128, help="patch side for the UNet discriminator (px)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
