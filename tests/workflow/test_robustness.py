@@ -354,7 +354,7 @@ def _(tmp_path, capsys, caplog):
 
 @case("disk-full-compress")
 def _(tmp_path, capsys, caplog):
-    from debiasqe.data import images
+    from debiasqe.core import imageio as images
 
     src = tmp_path / "in"
     src.mkdir()
