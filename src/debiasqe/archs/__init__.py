@@ -13,8 +13,7 @@ from .registry import (
     SIZES,
     VGG19_CITATION,
     Citation,
-    DiscriminatorEntry,
-    GeneratorEntry,
+    NetworkEntry,
     build_discriminator,
     build_generator,
     count_parameters,
@@ -26,7 +25,7 @@ for _module in pkgutil.iter_modules(__path__):
 from .vgg import VGG19_LAYERS, VGGFeatures  # noqa: E402
 
 __all__ = [
-    "GENERATORS", "DISCRIMINATORS", "SIZES", "VGG19_CITATION", "Citation", "GeneratorEntry",
-    "DiscriminatorEntry", "build_generator", "build_discriminator", "count_parameters",
+    "GENERATORS", "DISCRIMINATORS", "SIZES", "VGG19_CITATION", "Citation", "NetworkEntry",
+    "build_generator", "build_discriminator", "count_parameters",
     "VGGFeatures", "VGG19_LAYERS",
 ]

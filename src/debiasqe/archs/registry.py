@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from torch import nn
@@ -32,7 +32,9 @@ class Citation:
 
 
 @dataclass(frozen=True)
-class GeneratorEntry:
+class NetworkEntry:
+    """A registered generator or discriminator: its class, paper and tiny kwargs, source paper."""
+
     name: str
     cls: type[nn.Module]
     paper: Mapping[str, object]
@@ -46,23 +48,8 @@ class GeneratorEntry:
         return dict(self.paper if size == "paper" else self.tiny)
 
 
-@dataclass(frozen=True)
-class DiscriminatorEntry:
-    name: str
-    cls: type[nn.Module]
-    paper: Mapping[str, object]
-    tiny: Mapping[str, object]
-    citation: Citation
-    extra: Mapping[str, object] = field(default_factory=dict)
-
-    def kwargs(self, size: str) -> dict:
-        if size not in SIZES:
-            raise ConfigError(f"network size must be one of {', '.join(SIZES)}, got {size!r}")
-        return dict(self.paper if size == "paper" else self.tiny)
-
-
-GENERATORS: dict[str, GeneratorEntry] = {}
-DISCRIMINATORS: dict[str, DiscriminatorEntry] = {}
+GENERATORS: dict[str, NetworkEntry] = {}
+DISCRIMINATORS: dict[str, NetworkEntry] = {}
 
 
 def _register(table: dict, entry) -> None:
@@ -75,8 +62,8 @@ def _register(table: dict, entry) -> None:
 def register_generator(name: str, *, paper: dict, tiny: dict, citation: Citation, note: str = ""):
     """Class decorator: ``name`` builds this generator (``paper`` and ``tiny`` kwargs, source paper)."""
     def decorate(cls: type[nn.Module]) -> type[nn.Module]:
-        _register(GENERATORS, GeneratorEntry(name, cls, MappingProxyType(dict(paper)),
-                                             MappingProxyType(dict(tiny)), citation, note))
+        _register(GENERATORS, NetworkEntry(name, cls, MappingProxyType(dict(paper)),
+                                           MappingProxyType(dict(tiny)), citation, note))
         return cls
     return decorate
 
@@ -84,8 +71,8 @@ def register_generator(name: str, *, paper: dict, tiny: dict, citation: Citation
 def register_discriminator(name: str, *, paper: dict, tiny: dict, citation: Citation):
     """Class decorator: ``name`` builds this discriminator (a recipe's ``discriminator``)."""
     def decorate(cls: type[nn.Module]) -> type[nn.Module]:
-        _register(DISCRIMINATORS, DiscriminatorEntry(name, cls, MappingProxyType(dict(paper)),
-                                                     MappingProxyType(dict(tiny)), citation))
+        _register(DISCRIMINATORS, NetworkEntry(name, cls, MappingProxyType(dict(paper)),
+                                               MappingProxyType(dict(tiny)), citation))
         return cls
     return decorate
 
