@@ -41,14 +41,15 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ..weights import metric_weights as mw
+from .iqa import METRIC_SPECS
 from ..core.atomic import atomic_open, write_text
 from ..core.errors import BadImageError, ConfigError, DebiasqeError, WeightsUnavailableError
 from ..core.provenance import base_record, sha256_file
 from ..weights.store import POLICIES
 
-SET_LEVEL = {"fid"}
+SET_LEVEL = {n for n, spec in METRIC_SPECS.items() if spec.set_level}
 #: metrics that are statistics files, not networks: no random init
-NO_RANDOM_INIT = {"niqe", "pi"}
+NO_RANDOM_INIT = {n for n, spec in METRIC_SPECS.items() if spec.random_init is None and not spec.set_level}
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".npy"}
 
 
@@ -183,16 +184,8 @@ def random_backbones() -> Iterator[None]:
             setattr(mod, attr, value)
 
 
-RANDOM_KWARGS = {
-    "ahiq": {"pretrained": False},
-    "clipiqa": {"pretrained": False},
-    "dists": {"pretrained": False},
-    "hyperiqa": {"pretrained": False},
-    "lpips": {"pretrained": False},
-    "musiq": {"pretrained": False},
-    "topiq_fr": {"pretrained": False, "backbone_pretrain": False},
-    "psnr": {},
-}
+#: how each metric is built without files (metrics.build_metric under ``pretrained: random``)
+RANDOM_KWARGS = {n: spec.random_init for n, spec in METRIC_SPECS.items() if spec.random_init is not None}
 
 
 def _check_plain_tensor_file(metric: str, path: Path) -> None:

@@ -33,14 +33,15 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from ..core.errors import ConfigError
+from ..evaluate.iqa import METRIC_SPECS
 from ..paths import resources
 
 DEFAULT_WEIGHTS_DIR = Path(resources("weights"))
 #: revision recorded in ``refs/main`` for timm files we place ourselves
 OFFLINE_HF_REVISION = "0" * 40
 
-METRICS = ("ahiq", "clipiqa", "dists", "fid", "hyperiqa", "lpips", "musiq",
-           "niqe", "pi", "psnr", "topiq_fr")
+#: every registered metric (debiasqe.evaluate.iqa: one file per metric)
+METRICS = tuple(sorted(METRIC_SPECS))
 
 
 @dataclass(frozen=True)
@@ -71,20 +72,20 @@ def _prefix(name: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _pyiqa(metric: str, url: str) -> WeightFile:
+def pyiqa_file(metric: str, url: str) -> WeightFile:
     name = url.rsplit("/", 1)[-1].split("?")[0]
     return WeightFile(metric, "pyiqa", name, url, f"torch/hub/pyiqa/{name}",
                       sha256_prefix=_prefix(name))
 
 
-def _torchvision(metric: str, weights_enum) -> WeightFile:
+def torchvision_file(metric: str, weights_enum) -> WeightFile:
     url = weights_enum.url
     name = url.rsplit("/", 1)[-1]
     return WeightFile(metric, "torchvision", name, url, f"torch/hub/checkpoints/{name}",
                       sha256_prefix=_prefix(name))
 
 
-def _timm(metric: str, model_name: str) -> WeightFile:
+def timm_file(metric: str, model_name: str) -> WeightFile:
     import timm
     cfg = timm.models.get_pretrained_cfg(model_name)
     if cfg is None or not cfg.hf_hub_id:
@@ -98,7 +99,7 @@ def _timm(metric: str, model_name: str) -> WeightFile:
                       hf_repo=repo)
 
 
-def _clip(metric: str, backbone: str) -> WeightFile:
+def clip_file(metric: str, backbone: str) -> WeightFile:
     from pyiqa.archs.clip_model import _MODELS
     url = _MODELS[backbone]
     name = url.rsplit("/", 1)[-1]
@@ -108,41 +109,9 @@ def _clip(metric: str, backbone: str) -> WeightFile:
 
 def files_for(metric: str) -> list[WeightFile]:
     """The files ``pyiqa.create_metric(metric)`` (default options) reads."""
-    import torchvision.models as tvm
-    if metric == "psnr":
-        return []
-    if metric == "ahiq":
-        from pyiqa.archs.ahiq_arch import default_model_urls as u
-        return [_pyiqa(metric, u["pipal"]), _timm(metric, "resnet50"),
-                _timm(metric, "vit_base_patch8_224")]
-    if metric == "clipiqa":
-        return [_clip(metric, "RN50")]  # model_type 'clipiqa' needs no pyiqa file
-    if metric == "dists":
-        from pyiqa.archs.dists_arch import default_model_urls as u
-        return [_pyiqa(metric, u["url"]), _torchvision(metric, tvm.VGG16_Weights.IMAGENET1K_V1)]
-    if metric == "fid":
-        from pyiqa.archs.inception import FID_WEIGHTS_URL
-        return [_pyiqa(metric, FID_WEIGHTS_URL)]
-    if metric == "hyperiqa":
-        from pyiqa.archs.hypernet_arch import default_model_urls as u
-        return [_pyiqa(metric, u["resnet50-koniq"]), _timm(metric, "resnet50")]
-    if metric == "lpips":
-        from pyiqa.archs.lpips_arch import default_model_urls as u
-        return [_pyiqa(metric, u["0.1_alex"]), _torchvision(metric, tvm.AlexNet_Weights.IMAGENET1K_V1)]
-    if metric == "musiq":
-        from pyiqa.archs.musiq_arch import default_model_urls as u
-        return [_pyiqa(metric, u["koniq10k"])]
-    if metric == "niqe":
-        from pyiqa.archs.niqe_arch import default_model_urls as u
-        return [_pyiqa(metric, u["url"])]
-    if metric == "pi":
-        from pyiqa.archs.nrqm_arch import default_model_urls as nu
-        from pyiqa.archs.niqe_arch import default_model_urls as u
-        return [_pyiqa(metric, nu["url"]), _pyiqa(metric, u["url"])]
-    if metric == "topiq_fr":
-        from pyiqa.archs.topiq_arch import default_model_urls as u
-        return [_pyiqa(metric, u["cfanet_fr_kadid_res50"]), _timm(metric, "resnet50")]
-    raise ConfigError(f"metric {metric!r} unknown; expected one of {', '.join(METRICS)}")
+    if metric not in METRIC_SPECS:
+        raise ConfigError(f"metric {metric!r} unknown; expected one of {', '.join(METRICS)}")
+    return METRIC_SPECS[metric].files()
 
 
 def all_files(metric_names: Sequence[str]) -> list[WeightFile]:
