@@ -184,6 +184,19 @@ def cmd_report(args) -> None:
         build_figures(args.results, args.output, residual=spec["residual"], **common)
 
 
+def cmd_compare(args) -> None:
+    from .compare.page import build_page, parse_crop
+
+    codec, _, level = (args.headline or "").partition(":")
+    split = (lambda text: [x.strip() for x in text.split(",")] if text else None)
+    summary = build_page(args.dataset, args.codecs, args.methods, args.results, args.raw, args.output,
+                         preview=args.preview, metrics=args.metrics, headline=(codec, int(level)) if level else None,
+                         self_contained=args.self_contained, images=split(args.images),
+                         settings=split(args.settings), crop=parse_crop(args.crop))
+    print(f"{summary['page']}: {summary['bytes'] / 1e6:.2f} MB, {summary['images']} image(s) x "
+          f"{summary['settings']} level(s) x {summary['sources']} sources")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="debiasqe", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -276,6 +289,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--output", required=True, type=Path, help="output folder")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="the compare page: wipe between raw, compressed and every method")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--codecs", required=True, type=_json, help='JSON: codec -> levels, e.g. {"bpg": [37]}')
+    p.add_argument("--methods", required=True, nargs="+", help="evaluated methods (comp is always shown)")
+    p.add_argument("--results", type=Path, default=Path("results"), help="results root (compressed/, enhanced/, metrics/)")
+    p.add_argument("--raw", required=True, type=Path, help="prepared raw images")
+    p.add_argument("--output", type=Path, help="page to write (default results/compare/{dataset}/index.html)")
+    p.add_argument("--preview", type=Path, help="also write a PNG contact sheet (the report's entry)")
+    p.add_argument("--metrics", nargs="+", default=["psnr", "lpips"], help="metric columns shown (default psnr lpips)")
+    p.add_argument("--headline", help="CODEC:LEVEL shown first")
+    p.add_argument("--self-contained", action="store_true", help="embed the images (base64 PNG) for sharing")
+    p.add_argument("--images", help="comma-separated image names (default: all)")
+    p.add_argument("--settings", help="comma-separated CODEC:LEVEL (default: all)")
+    p.add_argument("--crop", help="with --self-contained: SIZE (centred square) or X,Y,W,H")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("rate-summary", help="mean bpp and PSNR per codec and level")
     p.add_argument("rate_files", nargs="+", help=".../{dataset}/{codec}/{level}/rate.csv files")
