@@ -213,6 +213,20 @@ def test_missing_metrics_file_is_na_with_its_reason(tree, tmp_path):
     assert d["values"][0][1][3]["psnr"]["marks"] == []  # QF 30 still has its file
 
 
+def test_numeric_image_names_keep_their_zeros(tmp_path):
+    """DIV2K's test images are 0801.png ...: their rows must not be read as the number 801."""
+    from debiasqe import metrics as mt
+    from debiasqe.compare.page import Notes, _rate_bpp, read_level_metrics, value_cell
+
+    path = tmp_path / "37.csv"
+    mt.write_metrics_csv(__import__("pandas").DataFrame({"image": ["0801", "0802"], "psnr": [30.5, 31.25]}), path)
+    lm = read_level_metrics(path)
+    assert value_cell(lm, "0802", "psnr", Notes()) == {"text": "31.25", "value": 31.25, "marks": []}
+    (tmp_path / "rate.csv").write_text("image,width,height,bytes,bpp,backend,file_bytes,psnr\n"
+                                       "0801,8,8,10,1.25,pillow,10,30\n")
+    assert _rate_bpp(tmp_path / "rate.csv") == {"0801": 1.25}
+
+
 def test_cli_writes_page_and_preview(tree, tmp_path, capsys):
     from debiasqe.cli import main
 

@@ -3,6 +3,7 @@
 import json
 import os
 
+from debiasqe.compare.page import PATHS as COMPARE_PATHS
 from debiasqe.methods import (
     IDENTITY,
     evaluated_methods,
@@ -65,7 +66,13 @@ def all_targets():
     files = ["results/tables/rate_summary.csv"]
     for d in config["test_datasets"]:
         files += report_files(d)
+        files += compare_files(d)
     return files
+
+
+def compare_files(dataset):
+    """The compare page and its preview (rule compare, compare.smk)."""
+    return [f"results/{COMPARE_PATHS[k]}".format(dataset=dataset) for k in ("page", "preview")]
 
 
 def _patch_store(dataset, codec=None, level=None):

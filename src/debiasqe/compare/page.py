@@ -153,7 +153,7 @@ def read_level_metrics(path: Path) -> LevelMetrics | None:
     if not path.is_file():
         return None
     try:
-        df = pd.read_csv(path)
+        df = pd.read_csv(path, dtype={"image": str})  # DIV2K names: "0801", not 801
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise BadImageError(f"{path}: not a readable metrics CSV ({exc})") from None
     if "image" not in df.columns:
@@ -208,7 +208,7 @@ def _rate_bpp(path: Path) -> dict[str, float]:
     if not path.is_file():
         return {}
     try:
-        df = pd.read_csv(path)
+        df = pd.read_csv(path, dtype={"image": str})  # DIV2K names: "0801", not 801
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise BadImageError(f"{path}: not a readable rate.csv ({exc})") from None
     if not {"image", "bpp"} <= set(df.columns):
