@@ -136,8 +136,8 @@ class Browser:
     # ---- page helpers
     def open(self, url: str) -> None:
         since = len(self.events)
-        self.send("Page.navigate", url=url)
-        self.wait_event("Page.loadEventFired", since=since)
+        if "loaderId" in self.send("Page.navigate", url=url):  # none: same document, a new #hash only
+            self.wait_event("Page.loadEventFired", since=since)
 
     def js(self, expression: str):
         """Evaluate in the page (promises awaited) and return the value."""
@@ -145,6 +145,14 @@ class Browser:
         if "exceptionDetails" in r:
             raise CDPError(f"{expression}: {r['exceptionDetails'].get('exception', {}).get('description')}")
         return r["result"].get("value")
+
+    def wait_js(self, expression: str, timeout: float = 10) -> None:
+        """Poll ``expression`` until it is truthy (e.g. after a same-document hash change)."""
+        deadline = time.monotonic() + timeout
+        while not self.js(expression):
+            if time.monotonic() > deadline:
+                raise CDPError(f"still false after {timeout} s: {expression}")
+            time.sleep(0.05)
 
     def key(self, key: str, code: str | None = None, shift: bool = False) -> None:
         """Press and release one key as a user does (keydown with its text, keyup)."""

@@ -231,9 +231,17 @@ def test_cli_writes_page_and_preview(tree, tmp_path, capsys):
     from debiasqe.cli import main
 
     out, preview = tmp_path / "c" / "index.html", tmp_path / "c" / "preview.png"
+    from debiasqe.atomic import TEMP_MARK
+
+    out.parent.mkdir()
+    stale = out.parent / f".index.html.abc{TEMP_MARK}.html"  # a killed earlier attempt's temp
+    stale.write_text("<html>half")
+    theirs = out.parent / f".other.html.abc{TEMP_MARK}.html"
+    theirs.write_text("not ours")
     rc = main(["compare", "--dataset", DATASET, "--codecs", json.dumps(CODECS), "--methods", *METHODS,
                "--results", str(tree["results"]), "--raw", str(tree["raw"]), "--output", str(out),
                "--preview", str(preview), "--headline", "jpeg:10"])
+    assert not stale.exists() and theirs.exists()
     assert rc == 0
     assert f"{out}: " in capsys.readouterr().out
     assert _data(out)["initial"]["setting"] == 0
@@ -360,6 +368,12 @@ def test_page_in_a_browser(tree, page, browser, tmp_path):
     assert b.js("compare.state.scale") == pytest.approx(fit_scale)
     # the state is in the address, so a link reopens the same view
     assert "setting=jpeg-10" in b.js("location.hash") and "right=comp" in b.js("location.hash")
+    # a link to another view of the same page (only the #hash changes)
+    b.open(page.as_uri() + "#image=rocket&setting=jpeg-30&left=raw&right=median3&wipe=0.2&zoom=2")
+    b.wait_js("document.querySelector('#img-right').getAttribute('src') === "
+              "'../../enhanced/median3/demo_test/jpeg/30/rocket.png'")  # hashchange is dispatched after navigate
+    assert b.js("[compare.state.wipe, compare.state.scale]") == [0.2, 2]
+    assert _rect(b, "#img-left")[2] == pytest.approx(320)
     b.screenshot(tmp_path / "after.png")
     assert Image.open(tmp_path / "after.png").size == (1400, 900)
     assert b.errors == []

@@ -38,7 +38,8 @@
     pick("left", D.sources, "id");
     pick("right", D.sources, "id");
     if (h.has("wipe")) { const w = parseFloat(h.get("wipe")); if (w >= 0 && w <= 1) S.wipe = w; }
-    if (h.has("zoom")) { const z = parseFloat(h.get("zoom")); if (z > 0) { S.fit = false; S.pendingZoom = z; } }
+    const z = parseFloat(h.get("zoom"));
+    if (z > 0) { S.fit = false; S.pendingZoom = z; } else S.fit = true;  // no zoom: the view was fitted
   }
   function writeHash() {
     const h = new URLSearchParams({
@@ -234,6 +235,11 @@
     writeHash();
   }, { passive: false });
   window.addEventListener("resize", () => { if (S.fit) fit(); layout(); });
+  window.addEventListener("hashchange", () => {  // a link to another view of this page
+    readHash();
+    if (S.pendingZoom) { centreAt(S.pendingZoom); delete S.pendingZoom; } else fit();
+    render();
+  });
 
   // ---- static parts
   $("title").textContent = `Compare images \u00b7 ${D.dataset}` + (D.selfContained ? " (self-contained)" : "");

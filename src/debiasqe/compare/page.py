@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 from urllib.parse import quote
 
-from ..atomic import atomic_path, write_text
+from ..atomic import TEMP_MARK, atomic_path, write_text
 from ..errors import BadImageError, ConfigError
 from ..methods import IDENTITY
 from ..report.labels import CODEC_LABELS, method_label, metric_label
@@ -375,8 +375,11 @@ def build_page(dataset: str, codecs: dict[str, Sequence[int]], methods: Sequence
                preview: str | os.PathLike | None = None, **options) -> dict:
     """Write the compare page (default ``results/compare/{dataset}/index.html``); returns a summary."""
     output = Path(output) if output else path_of("page", results, dataset=dataset)
-    if options.get("self_contained") is False and (options.get("crop") is not None):
+    if not options.get("self_contained") and options.get("crop") is not None:
         raise ConfigError("--crop needs --self-contained (the pipeline's page shows whole images by path)")
+    for dest in (output, Path(preview) if preview else None):  # what a kill -9 mid-write left of ours
+        for stale in dest.parent.glob(f".{dest.name}.*{TEMP_MARK}*") if dest else ():
+            stale.unlink(missing_ok=True)
     data = collect(dataset, codecs, methods, results, raw_dir, output.parent, **options)
     text = render(data)
     write_text(output, text)
