@@ -307,7 +307,8 @@ def test_page_in_a_browser(tree, page, browser, tmp_path):
     # what is under the pointer left and right of the divider: the left image, then the right one
     y = view[1] + view[3] / 2
     x_div = view[0] + 0.4 * view[2]
-    assert b.js(f"document.elementsFromPoint({x_div - 30}, {y}).some(e => e.id === 'img-left')")
+    assert b.js(f"document.elementFromPoint({x_div - 30}, {y}).id") == "img-left"
+    assert b.js(f"document.elementFromPoint({x_div + 30}, {y}).id") == "img-right"
     # drag the divider with the mouse
     b.drag(x_div, y, view[0] + 0.75 * view[2], y)
     assert b.js("compare.state.wipe") == pytest.approx(0.75, abs=0.002)
