@@ -61,6 +61,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/enhance.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/compare.smk"
 
 
 rule all:

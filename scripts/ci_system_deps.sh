@@ -13,7 +13,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null 2>&1 || true
 apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null 2>&1 \
   || echo "ci_system_deps: could not install slurm packages; SLURM tests will skip" >&2
-# Headless browser for the HTML-report test; cjpeg for benchmarks/compress_throughput.py.
+# Headless browser for the HTML-report and compare-page tests (driven over its DevTools pipe,
+# no chromedriver); cjpeg for benchmarks/compress_throughput.py.
 apt-get install -y -qq --no-install-recommends chromium libjpeg-turbo-progs make >/dev/null 2>&1 \
   || echo "ci_system_deps: could not install chromium; the report test will skip its browser check" >&2
 exit 0

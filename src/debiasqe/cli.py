@@ -12,6 +12,7 @@ import logging
 import sys
 
 from . import __version__
+from .compare import cli as compare_cli
 from .compress import cli as compress_cli
 from .core.cliargs import HelpFormatter
 from .core.errors import DebiasqeError
@@ -23,7 +24,7 @@ from .train import cli as train_cli
 from .weights import cli as weights_cli
 
 #: in pipeline order, as `debiasqe --help` lists them
-STAGES = (data_cli, compress_cli, train_cli, enhance_cli, evaluate_cli, weights_cli, report_cli)
+STAGES = (data_cli, compress_cli, train_cli, enhance_cli, evaluate_cli, weights_cli, report_cli, compare_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

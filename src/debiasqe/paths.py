@@ -55,6 +55,9 @@ RESULT_TEMPLATES = {
     "figure": "figures/{dataset}/{stem}.{ext}",
     "figures_dir": "figures/{dataset}",
     "report": "report.html",
+    # compare page (its images are referenced relative to it)
+    "compare_page": "compare/{dataset}/index.html",
+    "compare_preview": "compare/{dataset}/preview.png",
     # every job's log and Snakemake benchmark: {job} is the rule's wildcards joined by "/"
     "log": "logs/{stage}/{job}.log",
     "benchmark": "benchmarks/{stage}/{job}.tsv",

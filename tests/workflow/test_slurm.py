@@ -53,7 +53,7 @@ def test_ci_preset_through_slurm_matches_local_run(slurm_ci_run, ci_reference):
     assert proc.returncode == 0, proc.stdout[-6000:]
     log = "".join(p.read_text() for p in (workdir / ".snakemake/log").glob("*.log"))
     assert "SLURM run ID" in log, log[-3000:]  # really went through sbatch, one job per rule
-    # every job went through sbatch except the local rules (all, rate_summary, tables, figures)
+    # every job went through sbatch except the local rules (all, rate_summary, tables, figures, compare)
     local = len(re.findall(r"^localrule \w+:", log, re.MULTILINE))
     assert local >= 1 and log.count("has been submitted with SLURM jobid") == log.count("Finished jobid") - local
     assert tables(workdir), "the run produced no tables"

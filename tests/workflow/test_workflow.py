@@ -139,8 +139,11 @@ def test_run_ends_with_the_html_report(ci_reference):
                     if "snakemake --cores" in line and line.startswith("\t"))
     assert " ".join(REPORT_AFTER_RUN) in make_run, make_run
     html = (ci_reference / "results/report.html").read_text(errors="replace")
-    for name in ("triangles_fid.png", "rd_curves_bpg.png", "table3_quality.md", "rate_summary.csv"):
+    for name in ("triangles_fid.png", "rd_curves_bpg.png", "table3_quality.md", "rate_summary.csv", "preview.png"):
         assert name in html
+    # the compare page is a default target, linked from its preview's caption (relative to results/)
+    assert (ci_reference / "results/compare/demo_test/index.html").stat().st_size > 0
+    assert 'href=\\"compare/demo_test/index.html\\"' in html
 
 
 def test_html_report_shows_tables_and_figures(ci_reference, tmp_path):

@@ -173,8 +173,13 @@ def report_files(dataset):
     ]
 
 
+def compare_files(dataset):
+    """The compare page and its preview (rule compare)."""
+    return [R("compare_page", dataset=dataset), R("compare_preview", dataset=dataset)]
+
+
 def all_targets():
     files = [R("rate_summary")]
     for d in config["test_datasets"]:
-        files += report_files(d)
+        files += report_files(d) + compare_files(d)
     return files

@@ -32,6 +32,7 @@ STAGE_ENTRIES = {
     "evaluate": "debiasqe.evaluate.cli",
     "weights": "debiasqe.weights.cli",
     "report": "debiasqe.report.cli",
+    "compare": "debiasqe.compare.cli",
 }
 
 
