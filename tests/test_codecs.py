@@ -1,4 +1,5 @@
 import io
+import json
 import os
 import stat
 import sys
@@ -6,6 +7,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from debiasqe.codecs import CODECS, get_codec
 from debiasqe.codecs.heif_payload import HeifParseError, hevc_annexb
@@ -143,3 +145,35 @@ def test_bpgenc_backend_runs_the_tools_with_argument_lists(tmp_path, monkeypatch
     args = enc_args.split()
     assert args[0] == "-o" and args[2:6] == ["-q", "37", "-e", "jctvc"] and args[-1].endswith("in.png")
     assert dec_args.startswith("dec -o ")
+
+
+def test_auto_takes_bpgenc_only_when_configured_for_hm(tmp_path, monkeypatch, photos):
+    """Stock bpgenc (x265) codes ~3 QP finer than HM: 'auto' keeps the paper's QP meaning."""
+    for tool in ("bpgenc", "bpgdec"):
+        _fake_tool(tmp_path / tool, "import sys; sys.exit(1)\n")
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    stock = get_codec("bpg", backend="auto")
+    assert stock.backend == "libheif" and stock.extension == "heic"
+    assert stock.backend_reason.startswith("backend: auto -> libheif: bpgenc is on PATH but jctvc is false")
+    assert "3 QP" in stock.backend_reason
+    hm = get_codec("bpg", backend="auto", jctvc=True)
+    assert hm.backend == "bpgenc" and "jctvc: true" in hm.backend_reason
+    # an explicit choice is honoured as given
+    assert get_codec("bpg", backend="bpgenc").backend == "bpgenc"
+    assert get_codec("bpg", backend="bpgenc").backend_reason == "backend: bpgenc (configured)"
+    # the reason lands in the level's provenance
+    from debiasqe.compress import compress_folder
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photos["coffee"][:64, :64]).save(src / "a.png")
+    compress_folder([src / "a.png"], "bpg", 37, tmp_path / "out", threads=1, options={"backend": "auto"},
+                    progress=False)
+    prov = json.loads((tmp_path / "out" / "provenance.json").read_text())
+    assert prov["backend_reason"] == stock.backend_reason and prov["options"]["backend"] == "libheif"
+
+
+def test_auto_without_tools_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    c = get_codec("bpg", backend="auto", jctvc=True)
+    assert c.backend == "libheif" and c.backend_reason == "backend: auto -> libheif: bpgenc/bpgdec not on PATH"

@@ -16,6 +16,11 @@ encoder, which codes the picture at the QP asked. Two backends:
     preset veryslow, tune ssim, psycho-visual RD off, one picture (no grid
     tiles). The file written is a .heic; the rate counts the HEVC payload
     only (``heif_payload.py``), which is what a .bpg file carries.
+
+``auto`` must not change what a QP means: it takes bpgenc only when it is
+on PATH *and* configured for the HM encoder (``jctvc: true``), else libheif
+(stock bpgenc's x265 would code about 3 QP finer than the paper's HM). The
+reason for the choice is kept in ``backend_reason`` (and the provenance).
 """
 
 from __future__ import annotations
@@ -64,8 +69,19 @@ class BpgCodec(Codec):
                 f"codecs.bpg.backend is 'bpgenc' but {missing!r} is not on PATH; install libbpg "
                 "(https://bellard.org/bpg/) or set codecs.bpg.backend to 'libheif' or 'auto'"
             )
+        self.backend_reason = f"backend: {backend} (configured)"
         if backend == "auto":
-            backend = "bpgenc" if (self._bpgenc and self._bpgdec) else "libheif"
+            tools = bool(self._bpgenc and self._bpgdec)
+            if tools and jctvc:
+                backend, why = "bpgenc", "bpgenc/bpgdec on PATH and jctvc: true (HM encoder, the paper's QP)"
+            elif tools:
+                backend, why = "libheif", ("bpgenc is on PATH but jctvc is false: stock bpgenc's x265 codes "
+                                           "intra pictures about 3 QP below HM's, so libheif (x265 at the QP "
+                                           "asked, ipratio 1) keeps the paper's QP; set jctvc: true for an "
+                                           "HM build of libbpg")
+            else:
+                backend, why = "libheif", "bpgenc/bpgdec not on PATH"
+            self.backend_reason = f"backend: auto -> {backend}: {why}"
         self.backend = backend
         self.jctvc = jctvc
         self.extension = "bpg" if backend == "bpgenc" else "heic"
