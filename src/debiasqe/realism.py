@@ -23,6 +23,7 @@ crops its evaluation images.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,8 @@ from .device import resolve_device
 from .errors import BadImageError, ConfigError
 from .provenance import base_record, sha256_file
 from .train import discriminator_for
+
+log = logging.getLogger(__name__)
 
 
 def load_discriminator(train_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
@@ -85,6 +88,9 @@ def realism_scores(train_dir: str | Path, raw_dir: str | Path, comp_dir: str | P
     relativistic = cfg.get("gan") == "ragan"
     # The VGG-style discriminator's linear head fixes its input size.
     patch = cfg["patch"] if cfg["discriminator"] == "vgg" or patch is None else patch
+    if patch != cfg["patch"]:
+        log.warning("realism: scoring %d-px patches with a discriminator trained on %d-px patches "
+                    "(the paper scores at the training patch size)", patch, cfg["patch"])
     logits = {"raw": [], "enhanced": [], "compressed": []}  # per batch, (N, pixels) on the CPU
     count = 0
     names = sorted(p.name for p in Path(enh_dir).glob("*.png"))
