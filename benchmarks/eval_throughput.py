@@ -8,9 +8,9 @@ naive   one pyiqa metric object per metric, called per image with file
         paths (pyiqa decodes the file on every call), raw NR scores
         recomputed for every method, each FID computing the Inception
         features of both of its sets (6 set passes per method).
-design  debiasqe.metrics.evaluate_images (decode once for all metrics,
+design  debiasqe.evaluate.metrics.evaluate_images (decode once for all metrics,
         batches of equal-size images, NR cache shared by methods) and
-        debiasqe.fid set statistics cached per set (raw and compressed
+        debiasqe.evaluate.fid set statistics cached per set (raw and compressed
         once, enhanced once per method).
 
 Networks are random-init (offline; speed does not depend on the weights)

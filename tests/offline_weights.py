@@ -1,7 +1,7 @@
 """Place random-init weight files where pyiqa, timm, torchvision and CLIP look.
 
 Each file is produced from the very architecture that will load it (built
-with random init by :func:`debiasqe.metrics.build_metric`), saved in the key
+with random init by :func:`debiasqe.evaluate.metrics.build_metric`), saved in the key
 layout the library's loader expects (``params`` wrapper, AHIQ's two
 sub-dicts, full state dicts, HF cache layout for timm, ...), in float16 to
 halve the size (``load_state_dict`` copies into float32 parameters).

@@ -234,3 +234,80 @@ def test_small_set_is_stored_as_its_factor_not_the_covariance(tmp_path):
     np.testing.assert_allclose(back.sigma, np.cov(feats.T), rtol=1e-12, atol=1e-14)
     other = fid.SetStats(mu + 1, np.cov(feats.T), 5, {}, factor)
     assert fid.fid_between(back, other) == pytest.approx(12.0, abs=1e-6)  # |Δmu|² = 12, same cov
+
+
+# ------------------------------------------------------------ protocols and pyiqa's resize
+def _pyiqa_clean(path):
+    """pyiqa's own 'clean' FID input for one file (0-255 scale, 3×299×299)."""
+    from pyiqa.archs.fid_arch import ResizeDataset
+
+    return ResizeDataset([str(path)], mode="clean")[0].numpy().transpose(1, 2, 0)
+
+
+def test_resize_is_pyiqas_pil_bicubic(tmp_path):
+    p = _write_set(tmp_path / "s", 1, 97, 0)[0]
+    img = np.asarray(Image.open(p)).astype(np.float32)
+    ours = fid.pil_bicubic_resize(img)
+    assert ours.shape == (299, 299, 3) and ours.dtype == np.float32
+    np.testing.assert_array_equal(ours, _pyiqa_clean(p))
+    # not torch's bicubic (no clipping, other kernel): the two differ visibly
+    import torch
+    t = torch.nn.functional.interpolate(torch.from_numpy(img).permute(2, 0, 1)[None], size=(299, 299),
+                                        mode="bicubic", align_corners=False)[0].permute(1, 2, 0).numpy()
+    assert np.abs(t - ours).max() > 1.0
+
+
+def test_whole_protocol_one_sample_per_image_as_pyiqa(tmp_path):
+    # images of different sizes: each is resized whole to 299, one feature vector each
+    paths = _write_set(tmp_path / "a", 2, 80, 0) + _write_set(tmp_path / "b", 1, 130, 1)
+    st = fid.compute_set_stats(paths, MeanNet(), "fake", batch_size=2, progress=False, protocol="whole")
+    feats = np.array([((_pyiqa_clean(p) - 128) / 128).mean((0, 1)) for p in paths])
+    assert st.n_patches == 3 and st.provenance["protocol"] == "whole" and st.provenance["patch"] is None
+    np.testing.assert_allclose(st.mu, feats.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(st.sigma, np.cov(feats.T), rtol=1e-4, atol=1e-8)
+
+
+def test_patches_protocol_resizes_each_patch_with_pil(tmp_path):
+    paths = _write_set(tmp_path / "s", 1, 64, 0)
+    st = fid.compute_set_stats(paths, MeanNet(), "fake", patch=32, progress=False)
+    img = np.asarray(Image.open(paths[0])).astype(np.float32)
+    feats = np.array([((fid.pil_bicubic_resize(img[y:y + 32, x:x + 32]) - 128) / 128).mean((0, 1))
+                      for y, x in patch_boxes(64, 64, 32)])
+    assert st.n_patches == 5 and st.provenance["protocol"] == "patches"
+    np.testing.assert_allclose(st.mu, feats.mean(0), rtol=1e-4, atol=1e-5)
+
+
+def test_protocol_is_part_of_the_cache_key_and_checked(tmp_path, monkeypatch):
+    raw = _write_set(tmp_path / "raw", 2, 64, 0)
+    comp = _write_set(tmp_path / "comp", 2, 64, 1, shift=30)
+    enh = _write_set(tmp_path / "enh", 2, 64, 2, shift=10)
+    assert fid.set_key(raw, 32, "w", "patches") != fid.set_key(raw, 32, "w", "whole")
+    calls = []
+    real = fid.compute_set_stats
+    monkeypatch.setattr(fid, "compute_set_stats", lambda *a, **k: calls.append(k["protocol"]) or real(*a, **k))
+    a = fid.domain_fids(raw, comp, enh, tmp_path / "c", MeanNet(), "fake", patch=32, progress=False)
+    w = fid.domain_fids(raw, comp, enh, tmp_path / "c", MeanNet(), "fake", patch=32, progress=False,
+                        protocol="whole")
+    assert calls == ["patches"] * 3 + ["whole"] * 3  # same cache files, other key: recomputed
+    assert a["protocol"] == "patches" and a["patch"] == 32 and a["n_patches"]["raw"] == 10
+    assert w["protocol"] == "whole" and w["patch"] is None and w["n_patches"] == {"raw": 2, "comp": 2, "enh": 2}
+    assert w["S_CR"] != a["S_CR"]
+    with pytest.raises(ConfigError, match="evaluation.fid: 'images' is not one of patches, whole"):
+        fid.domain_fids(raw, comp, enh, tmp_path / "c", MeanNet(), "fake", protocol="images")
+
+
+def test_evaluate_job_passes_the_protocol_through(tmp_path):
+    """evaluation.fid reaches the domain triangle and the metrics provenance (random-init Inception)."""
+    import json
+
+    from debiasqe.evaluate.stage import LevelPaths, evaluate_levels
+
+    raw = _write_set(tmp_path / "raw", 2, 64, 0)[0].parent
+    comp = _write_set(tmp_path / "comp", 2, 64, 1, shift=30)[0].parent
+    enh = _write_set(tmp_path / "enh", 2, 64, 2, shift=10)[0].parent
+    lp = LevelPaths(37, comp, enh, tmp_path / "m" / "37.csv", tmp_path / "d" / "37.json", None)
+    evaluate_levels("m", "ds", {"bpg": [lp]}, raw, metrics=["psnr", "fid"], features_dir=tmp_path / "f",
+                    weights_dir=tmp_path / "w", policy="random", fid_protocol="whole", progress=False)
+    fid_row = [d for d in json.loads(lp.domains_json.read_text()) if d["metric"] == "fid"][0]
+    assert fid_row["patches"] == {"raw": 2, "comp-bpg-37": 2, "enh-m-bpg-37": 2}  # one sample per image
+    assert fid_row["S_CR"] > 0 and fid_row["protocol"] == "whole" and fid_row["patch"] is None

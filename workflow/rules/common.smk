@@ -145,6 +145,7 @@ def report_spec():
             "codecs": {c: {"levels": s["levels"]} for c, s in config["codecs"].items()},
             "headline": config["report"]["headline"],
             "residual": config["report"]["residual"],
+            "bd_fit": config["report"]["bd_fit"],
         },
         sort_keys=True,
     )

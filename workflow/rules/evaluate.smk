@@ -45,6 +45,7 @@ rule evaluate:
         "--codecs {params.codecs:q} --raw {input.raw:q} --weights {params.weights:q} "
         "--metrics {params.metrics} --pretrained {params.pretrained} --device {params.device} "
         "--seed {params.seed} --batch {params.ev[batch]} --fid-patch {params.ev[fid_patch]} "
+        "--fid {params.ev[fid]} "
         "--disparity-at {params.headline} "
         "--disparity-patch {params.ev[disparity_patch]} --disparity-patches {params.ev[disparity_patches]} "
         "--quiet > {log:q} 2>&1"

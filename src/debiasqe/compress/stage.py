@@ -102,7 +102,8 @@ def compress_folder(images: list[Path], codec_name: str, level: int, out_dir: st
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
     bar.close()
-    record = base_record(codec=codec_name, level=level, options=options, backend=codec.describe(),
+    extra = {"backend_reason": codec.backend_reason} if hasattr(codec, "backend_reason") else {}
+    record = base_record(codec=codec_name, level=level, options=options, backend=codec.describe(), **extra,
                          rate="bytes = " + ("HEVC payload (Annex-B), not HEIF boxes"
                                             if codec_name == "bpg" and codec.backend == "libheif"
                                             else "size of the bitstream file"))

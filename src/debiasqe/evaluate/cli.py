@@ -16,7 +16,7 @@ def run_evaluate(args) -> None:
     evaluate_method(args.method, args.dataset, args.codecs, args.results, args.raw,
                     disparity_at=(codec, int(level)) if level else None, metrics=args.metrics,
                     weights_dir=args.weights, policy=args.pretrained, device=args.device, batch=args.batch,
-                    fid_patch=args.fid_patch, disparity_patch=args.disparity_patch,
+                    fid_patch=args.fid_patch, fid_protocol=args.fid, disparity_patch=args.disparity_patch,
                     disparity_patches=args.disparity_patches, seed=args.seed, progress=not args.quiet)
 
 
@@ -42,6 +42,8 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--batch", type=int, default=4, help="images per metric forward")
     p.add_argument("--fid-patch", type=int, default=256, help="FID patch side (px)")
+    p.add_argument("--fid", default="patches", choices=["patches", "whole"],
+                   help="FID protocol: HiFiC patches of --fid-patch px, or pyiqa's whole images")
     p.add_argument("--disparity-at", help="CODEC:LEVEL where the Fig. 6 disparity is measured")
     p.add_argument("--disparity-patch", type=int, default=128, help="disparity patch side (px)")
     p.add_argument("--disparity-patches", type=int, default=64, help="disparity patches in all")

@@ -1,13 +1,22 @@
-"""FID on patches (HiFiC protocol) from cached Inception features.
+"""FID from cached Inception features: on patches (HiFiC) or whole images (pyiqa).
 
-pyiqa's ``fid`` resizes whole images to 299×299, which is degenerate on a
-100-image evaluation set (2048-d covariance from 100 samples). Following
-HiFiC (Mentzer et al. 2020) we cut every image into non-overlapping P×P
-patches (P=256 by default) and, when both sides are at least 1.5·P, add a
-second grid offset by P/2 in both directions. Patches go through pyiqa's
-FID InceptionV3 (pool3, 2048-d, the TF-FID weights
-``pt_inception-2015-12-05-6726825d.pth``) after a bicubic resize to 299 and
-pyiqa's "clean" input scaling ((255·x - 128) / 128).
+Two protocols (``evaluation.fid``):
+
+``patches`` (default, the paper preset's)
+    pyiqa's ``fid`` resizes whole images to 299×299, which is degenerate on a
+    100-image evaluation set (2048-d covariance from 100 samples). Following
+    HiFiC (Mentzer et al. 2020) we cut every image into non-overlapping P×P
+    patches (P=256 by default) and, when both sides are at least 1.5·P, add a
+    second grid offset by P/2 in both directions.
+``whole``
+    pyiqa's own protocol, the code the paper's footnote 5 names: every whole
+    image is one sample (rank-deficient covariance for fewer than 2049
+    images; the Fréchet distance is still computed exactly).
+
+Either way the samples go through pyiqa's FID InceptionV3 (pool3, 2048-d,
+the TF-FID weights ``pt_inception-2015-12-05-6726825d.pth``) after pyiqa's
+"clean" resize to 299×299 (PIL bicubic on each channel as float, clipped to
+0-255) and its input scaling ((x - 128) / 128 on the 0-255 scale).
 
 Features of an image *set* (raw / compressed / enhanced) are reduced to
 (mu, sigma, n_patches) once and stored as ``.npz`` with provenance, so the
@@ -36,6 +45,23 @@ from ..weights.store import POLICIES
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_SIZE = 299
 FEATURE_DIM = 2048
+PROTOCOLS = ("patches", "whole")
+
+
+def pil_bicubic_resize(img: np.ndarray, size: int = INCEPTION_SIZE) -> np.ndarray:
+    """pyiqa's 'clean' resize of an HxWx3 image on the 0-255 scale: PIL bicubic on each
+    channel as a float ('F') image, clipped to [0, 255]; returns size×size×3 float32."""
+    from PIL import Image
+
+    chans = [np.asarray(Image.fromarray(np.ascontiguousarray(img[:, :, c], dtype=np.float32), mode="F")
+                        .resize((size, size), resample=Image.BICUBIC)).clip(0, 255)
+             for c in range(img.shape[2])]
+    return np.stack(chans, axis=2).astype(np.float32)
+
+
+def _check_protocol(protocol: str) -> None:
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"evaluation.fid: {protocol!r} is not one of {', '.join(PROTOCOLS)}")
 
 
 # ---------------------------------------------------------------- distances
@@ -190,13 +216,16 @@ class SetStats:
                        factor)
 
 
-def set_key(paths: Sequence[str | os.PathLike], patch: int, weights_record: str) -> str:
-    """Identity of an image set's features: paths, sizes, mtimes, patch, weights."""
+def set_key(paths: Sequence[str | os.PathLike], patch: int, weights_record: str,
+            protocol: str = "patches") -> str:
+    """Identity of an image set's features: paths, sizes, mtimes, protocol, patch, weights
+    (v2: PIL bicubic resize, as pyiqa)."""
     h = hashlib.sha256()
     for p in paths:
         st = os.stat(p)
         h.update(f"{os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    h.update(f"patch={patch};weights={weights_record};v1".encode())
+    what = f"patch={patch}" if protocol == "patches" else "whole"
+    h.update(f"{what};weights={weights_record};v2".encode())
     return h.hexdigest()
 
 
@@ -211,15 +240,17 @@ def _batches(it: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:
         yield np.stack(buf)
 
 
-def inception_features(net, patches: np.ndarray, device="cpu"):
-    """(N, 2048) float64 pool3 features of (N, P, P, 3) float [0,1] patches."""
+def inception_features(net, patches: np.ndarray, device="cpu", scaled: bool = False):
+    """(N, 2048) float64 pool3 features of (N, P, P, 3) float [0,1] patches
+    (``scaled=True``: already on the 0-255 scale and 299×299, see :func:`pil_bicubic_resize`)."""
     import torch
-    import torch.nn.functional as F
-    x = torch.from_numpy(np.ascontiguousarray(patches)).permute(0, 3, 1, 2).float().to(device)
-    if x.shape[-1] != INCEPTION_SIZE or x.shape[-2] != INCEPTION_SIZE:
-        x = F.interpolate(x, size=(INCEPTION_SIZE, INCEPTION_SIZE), mode="bicubic",
-                          align_corners=False)
-    x = (x * 255 - 128) / 128  # pyiqa 'clean' mode scaling
+    x = np.asarray(patches, dtype=np.float32)
+    if not scaled:
+        x = x * 255
+        if x.shape[1:3] != (INCEPTION_SIZE, INCEPTION_SIZE):
+            x = np.stack([pil_bicubic_resize(p) for p in x])
+    x = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).to(device)
+    x = (x - 128) / 128  # pyiqa 'clean' mode scaling
     with torch.no_grad():
         f = net(x)[0]
     return f.reshape(f.shape[0], -1).double().cpu().numpy()
@@ -227,8 +258,11 @@ def inception_features(net, patches: np.ndarray, device="cpu"):
 
 def compute_set_stats(paths: Sequence[str | os.PathLike], net, weights_record: str,
                       patch: int = 256, batch_size: int = 32, device="cpu",
-                      reader: Callable | None = None, progress: bool = True) -> SetStats:
-    """Accumulate mean and covariance of patch features of an image set."""
+                      reader: Callable | None = None, progress: bool = True,
+                      protocol: str = "patches") -> SetStats:
+    """Accumulate mean and covariance of the features of an image set's patches
+    (``protocol='patches'``) or whole images (``'whole'``, pyiqa's FID)."""
+    _check_protocol(protocol)
     if reader is None:
         from .metrics import read_image as reader
     from tqdm import tqdm
@@ -241,6 +275,9 @@ def compute_set_stats(paths: Sequence[str | os.PathLike], net, weights_record: s
     def gen():
         for p in paths:
             img = reader(p)
+            if protocol == "whole":
+                yield pil_bicubic_resize(np.asarray(img, dtype=np.float32) * 255)
+                continue
             pt = extract_patches(img, patch)
             if len(pt) == 0:
                 raise BadImageError(f"{p}: {img.shape[1]}x{img.shape[0]} is smaller than the "
@@ -249,7 +286,7 @@ def compute_set_stats(paths: Sequence[str | os.PathLike], net, weights_record: s
 
     for batch in tqdm(_batches(gen(), batch_size), desc="fid features", disable=not progress,
                       unit="batch"):
-        f = inception_features(net, batch, device)
+        f = inception_features(net, batch, device, scaled=protocol == "whole")
         if s is None:
             s = np.zeros(f.shape[1]); ss = np.zeros((f.shape[1], f.shape[1]))
         n += len(f)
@@ -258,19 +295,21 @@ def compute_set_stats(paths: Sequence[str | os.PathLike], net, weights_record: s
         if n <= f.shape[1]:
             kept.append(f)
     if n < 2:
-        raise ConfigError(f"fid: {n} patch(es) from {len(paths)} image(s); need at least 2")
+        raise ConfigError(f"fid: {n} {'patch(es)' if protocol == 'patches' else 'sample(s)'} from "
+                          f"{len(paths)} image(s); need at least 2")
     mu = s / n
     sigma = (ss - n * np.outer(mu, mu)) / (n - 1)
     factor = (np.concatenate(kept) - mu) / np.sqrt(n - 1) if n <= len(mu) else None
-    prov = base_record(stage="fid-features", n_images=len(paths), n_patches=n, patch=patch,
-                       inception_weights=weights_record, key=set_key(paths, patch, weights_record))
+    prov = base_record(stage="fid-features", protocol=protocol, n_images=len(paths), n_patches=n,
+                       patch=patch if protocol == "patches" else None, resize="PIL bicubic (pyiqa clean)",
+                       inception_weights=weights_record, key=set_key(paths, patch, weights_record, protocol))
     return SetStats(mu, sigma, n, prov, factor)
 
 
 def set_stats_cached(paths: Sequence[str | os.PathLike], cache_file: str | os.PathLike,
-                     net, weights_record: str, patch: int = 256, **kw) -> SetStats:
+                     net, weights_record: str, patch: int = 256, protocol: str = "patches", **kw) -> SetStats:
     """Load ``cache_file`` when its key matches the set, else compute and save it."""
-    key = set_key(paths, patch, weights_record)
+    key = set_key(paths, patch, weights_record, protocol)
     cache_file = Path(cache_file)
     memo = _LOADED.get((str(cache_file.resolve()), key))
     if memo is not None:  # the raw set of every level of a job
@@ -284,7 +323,7 @@ def set_stats_cached(paths: Sequence[str | os.PathLike], cache_file: str | os.Pa
         except (OSError, ValueError, KeyError):
             st = None
     if st is None:
-        st = compute_set_stats(paths, net, weights_record, patch=patch, **kw)
+        st = compute_set_stats(paths, net, weights_record, patch=patch, protocol=protocol, **kw)
         st.save(cache_file)
     _LOADED[(str(cache_file.resolve()), key)] = st
     return st
@@ -338,8 +377,8 @@ def inception_for_policy(policy: str, weights_dir, device="cpu"):
 
 def domain_fids(raw: Sequence, comp: Sequence, enh: Sequence, cache_dir: str | os.PathLike,
                 net, weights_record: str, patch: int = 256, set_names=("raw", "comp", "enh"),
-                **kw) -> dict:
-    """S_CR, S_CE, S_RE (patch FID) with one Inception pass per set.
+                protocol: str = "patches", **kw) -> dict:
+    """S_CR, S_CE, S_RE (patch or whole-image FID) with one Inception pass per set.
 
     Set statistics go to ``cache_dir/<set name>.npz``; give every method's
     enhanced set its own name (e.g. ``enh-<method>``) so raw and comp are
@@ -347,11 +386,13 @@ def domain_fids(raw: Sequence, comp: Sequence, enh: Sequence, cache_dir: str | o
     """
     from .triangles import deviation
     d = Path(cache_dir)
-    st = {n: set_stats_cached(p, d / f"{n}.npz", net, weights_record, patch=patch, **kw)
+    _check_protocol(protocol)
+    st = {n: set_stats_cached(p, d / f"{n}.npz", net, weights_record, patch=patch, protocol=protocol, **kw)
           for n, p in zip(set_names, (raw, comp, enh))}
     r, c, e = (st[n] for n in set_names)
     out = {"S_CR": fid_between(c, r), "S_CE": fid_between(c, e), "S_RE": fid_between(r, e),
            "n_patches": {n: s.n_patches for n, s in st.items()},
-           "inception_weights": weights_record, "patch": patch}
+           "inception_weights": weights_record, "protocol": protocol,
+           "patch": patch if protocol == "patches" else None}
     out["deviation_pct"] = deviation(out["S_CR"], out["S_CE"], out["S_RE"])
     return out

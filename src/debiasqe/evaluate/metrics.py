@@ -3,7 +3,7 @@
 Metrics are named by their pyiqa ids. Whether a metric is full- or
 no-reference and whether lower is better are read from pyiqa's
 ``DEFAULT_CONFIGS`` (the same table ``InferenceModel`` reads), never retyped.
-``fid`` is a set-level distance: :mod:`debiasqe.fid` computes it on patches;
+``fid`` is a set-level distance: :mod:`debiasqe.evaluate.fid` computes it on patches;
 here it only appears in :func:`metric_info`.
 
 Weights policy (``pretrained``):
@@ -225,7 +225,7 @@ def build_metric(name: str, policy: str = "auto", weights_dir=mw.DEFAULT_WEIGHTS
         raise ConfigError(f"pretrained={policy!r}: expected one of {', '.join(POLICIES)}")
     info = metric_info(name)
     if info.mode == "set":
-        raise ConfigError(f"metric {name!r} is set-level: use debiasqe.fid, not the per-image evaluator")
+        raise ConfigError(f"metric {name!r} is set-level: use debiasqe.evaluate.fid, not the per-image evaluator")
     files = mw.files_for(name)
     present = {f.key: mw.find_present(f, weights_dir) for f in files}
     missing = [f for f in files if present[f.key] is None]

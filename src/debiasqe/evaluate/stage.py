@@ -73,17 +73,18 @@ def evaluate_levels(method: str, dataset: str, levels: dict[str, Sequence[LevelP
                     *, metrics: Sequence[str], features_dir: str | Path, weights_dir: str | Path,
                     policy: str = "auto", device: str = "cpu", batch: int = 4, fid_patch: int = 256,
                     disparity_patch: int = 128, disparity_patches: int = 64, seed: int = 0,
-                    progress: bool = True) -> None:
+                    progress: bool = True, fid_protocol: str = "patches") -> None:
     from ..weights import metric_weights as mw
 
     device = str(resolve_device(device))
     with mw.weights_env(weights_dir, offline=True):
         _evaluate(method, dataset, levels, Path(raw_dir), metrics, Path(features_dir), Path(weights_dir),
-                  policy, device, batch, fid_patch, disparity_patch, disparity_patches, seed, progress)
+                  policy, device, batch, fid_patch, disparity_patch, disparity_patches, seed, progress,
+                  fid_protocol)
 
 
 def _evaluate(method, dataset, levels, raw_dir, metrics, features_dir, weights_dir, policy, device,
-              batch, fid_patch, disparity_patch, disparity_patches, seed, progress) -> None:
+              batch, fid_patch, disparity_patch, disparity_patches, seed, progress, fid_protocol) -> None:
     from . import metrics as mt
     from .disparity import disparity
 
@@ -116,12 +117,13 @@ def _evaluate(method, dataset, levels, raw_dir, metrics, features_dir, weights_d
             fd = domain_fids([raw_dir / n for n in names], [lp.comp_dir / n for n in names],
                              [lp.enh_dir / n for n in names], features_dir, fid_net, fid_record,
                              patch=fid_patch, set_names=("raw", f"comp-{tag}", f"enh-{method}-{tag}"),
-                             device=device)
+                             device=device, protocol=fid_protocol)
             domains.append({"metric": "fid", "S_CR": fd["S_CR"], "S_CE": fd["S_CE"], "S_RE": fd["S_RE"],
                             "deviation_pct": _deviation_or_nan(fd["S_CR"], fd["S_CE"], fd["S_RE"]), "patches": fd["n_patches"],
-                            "weights": fid_record})
+                            "protocol": fd["protocol"], "patch": fd["patch"], "weights": fid_record})
             df["fid"] = float("nan")  # set-level: only in the mean row (write_metrics_csv)
-            prov["fid"] = {"weights": fid_record, "patch": fid_patch, "n_patches": fd["n_patches"]}
+            prov["fid"] = {"weights": fid_record, "protocol": fid_protocol, "patch": fd["patch"],
+                           "n_patches": fd["n_patches"]}
         if lpips is not None and lpips.model is not None:
             # S_RE is the method's LPIPS; S_CE and S_CR need the compressed image as reference.
             to_comp, _ = mt.evaluate_images(["lpips"], [(Path(n).stem, str(lp.enh_dir / n), str(lp.comp_dir / n))

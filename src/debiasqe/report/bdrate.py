@@ -3,15 +3,21 @@
 BD-BR is the average bit-rate difference (in percent) of a test RD curve
 against an anchor curve at equal quality, averaged over the quality range
 both curves cover: log-rate is interpolated as a function of quality
-(pchip by default, akima on request), integrated over the overlap, and the
-mean log10-rate difference ``d`` is reported as ``(10**d - 1) * 100``.
-Negative means the test needs fewer bits for the same quality.
+(pchip by default, akima on request), or fitted by a cubic polynomial
+(``cubic``: Bjontegaard's VCEG-M33 fit, the BD-BR the paper cites),
+integrated over the overlap, and the mean log10-rate difference ``d`` is
+reported as ``(10**d - 1) * 100``. Negative means the test needs fewer bits
+for the same quality.
 
 The package wants quality to grow with rate, so lower-is-better metrics
 (FID, LPIPS, DISTS, NIQE, PI) are negated before the call. Curves that
 cannot give a meaningful number (too few points, quality not strictly
 monotonic in rate, no overlap, missing values) give ``NaN`` with a reason
 instead of an exception, so one bad curve never breaks a whole table.
+The monotonicity requirement belongs to the interpolants (pchip/akima
+through non-monotonic points are not a function of quality); the cubic
+least-squares fit needs none, so ``cubic`` only asks for four distinct
+quality values per curve.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-METHODS = ("pchip", "akima")
+METHODS = ("pchip", "akima", "cubic")
 MIN_POINTS = 4
 
 
@@ -53,8 +59,13 @@ def _nan(reason: str, overlap: float = float("nan")) -> BDResult:
     return BDResult(float("nan"), reason, overlap)
 
 
-def _prepare(rate: Sequence[float], quality: Sequence[float], lower_better: bool, which: str):
-    """Return (rate, quality) sorted by rate, or a reason string."""
+def _prepare(rate: Sequence[float], quality: Sequence[float], lower_better: bool, which: str,
+             monotonic: bool = True):
+    """Return (rate, quality) sorted by rate, or a reason string.
+
+    ``monotonic=False`` (the cubic fit) skips the strictly-monotonic check and
+    asks instead for MIN_POINTS distinct quality values; the points are then
+    sorted by quality (the fit's abscissa)."""
     r = np.asarray(rate, dtype=float).ravel()
     q = np.asarray(quality, dtype=float).ravel()
     if r.shape != q.shape:
@@ -73,6 +84,11 @@ def _prepare(rate: Sequence[float], quality: Sequence[float], lower_better: bool
     r, q = r[order], q[order]
     if np.any(np.diff(r) <= 0):
         return f"{which}: repeated rate values"
+    if not monotonic:
+        if np.unique(q).size < MIN_POINTS:
+            return f"{which}: {np.unique(q).size} distinct quality values, a cubic fit needs {MIN_POINTS}"
+        order = np.argsort(q, kind="stable")
+        return r[order], q[order]
     dq = np.diff(q)
     if not (np.all(dq > 0)):
         return f"{which}: quality not strictly {'decreasing' if lower_better else 'increasing'} with rate"
@@ -90,15 +106,18 @@ def bd_rate(
     """BD-BR (%) of the test curve against the anchor curve; never raises on data.
 
     ``lower_better`` says whether smaller quality values are better (the
-    metric is then negated). ``method`` is ``"pchip"`` or ``"akima"``.
+    metric is then negated). ``method`` is ``"pchip"``, ``"akima"`` (both need
+    quality strictly monotonic in rate) or ``"cubic"`` (VCEG-M33 polynomial fit,
+    no monotonicity needed).
     Returns :class:`BDResult` (``float(result)`` gives the value).
     """
     if method not in METHODS:
         raise ValueError(f"bd_rate: method must be one of {METHODS}, got {method!r}")
-    a = _prepare(rate_anchor, quality_anchor, lower_better, "anchor")
+    monotonic = method != "cubic"
+    a = _prepare(rate_anchor, quality_anchor, lower_better, "anchor", monotonic)
     if isinstance(a, str):
         return _nan(a)
-    t = _prepare(rate_test, quality_test, lower_better, "test")
+    t = _prepare(rate_test, quality_test, lower_better, "test", monotonic)
     if isinstance(t, str):
         return _nan(t)
     (ra, qa), (rt, qt) = a, t

@@ -43,7 +43,8 @@ def _rate_files(root: Path, dataset: str, codecs: dict) -> list[Path]:
 
 
 def build_tables(results: str | Path, out_dir: str | Path, *, dataset: str, methods: Sequence[str],
-                 gan_methods: Sequence[str], metrics: Sequence[str], codecs: dict, setting: dict) -> None:
+                 gan_methods: Sequence[str], metrics: Sequence[str], codecs: dict, setting: dict,
+                 bd_fit: str = "pchip") -> None:
     from ..evaluate.metrics import metric_info
     from . import tables
 
@@ -61,7 +62,7 @@ def build_tables(results: str | Path, out_dir: str | Path, *, dataset: str, meth
                           metric_names=list(metrics), codec=codec, level=level)
     for c in codecs:
         tables.table4_bdbr(metric_files, rate_files, out_dir / f"table4_bdbr_{c}", directions, codec=c,
-                           methods=list(methods), metric_names=list(metrics))
+                           methods=list(methods), metric_names=list(metrics), interp=bd_fit)
     domain_files = _files(results, "domains", [m for m in methods if m != "comp"], dataset, codecs)
     tables.table_domains(domain_files, out_dir / "domains")
 

@@ -15,7 +15,8 @@ def run_report(args) -> None:
     common = dict(dataset=args.dataset, methods=spec["methods"], metrics=spec["metrics"], codecs=spec["codecs"],
                   setting=spec["headline"])
     if args.what == "tables":
-        build_tables(args.results, args.output, gan_methods=spec["gan_methods"], **common)
+        build_tables(args.results, args.output, gan_methods=spec["gan_methods"],
+                     bd_fit=spec.get("bd_fit", "pchip"), **common)
     else:
         build_figures(args.results, args.output, residual=spec["residual"], **common)
 

@@ -28,7 +28,7 @@ from .style import (BIASED_COLOR, COLUMN_WIDTH, DEBIASED_COLOR, OKABE_ITO, PAGE_
 # --------------------------------------------------------------------- triangle geometry
 
 def triangle_geometry(s_cr: float, s_ce: float, s_re: float) -> bias.Triangle:
-    """Place the three domains from their distances (``debiasqe.bias.triangle``):
+    """Place the three domains from their distances (``debiasqe.evaluate.triangles.triangle``):
     C at the origin, R at (S_CR, 0), E above the base."""
     return bias.triangle(float(s_cr), float(s_ce), float(s_re))
 

@@ -120,7 +120,10 @@ def read_rates(src: Source) -> pd.DataFrame:
 
 
 def read_realism(src: Source) -> pd.DataFrame:
-    """Columns method, dataset, codec, level, raw, enhanced, compressed, conditional, discriminator."""
+    """Columns method, dataset, codec, level, raw, enhanced, compressed, conditional, discriminator, score.
+
+    ``score`` is ``relativistic`` or ``sigmoid`` (files written before the
+    relativistic form existed scored every discriminator by its sigmoid)."""
     if isinstance(src, pd.DataFrame):
         return src
     rows = []
@@ -130,8 +133,9 @@ def read_realism(src: Source) -> pd.DataFrame:
             raise ResultFileError(f"{p}: expected an object with raw, enhanced, compressed")
         rows.append({**keys_from_path(p, "realism"), "raw": float(d["raw"]), "enhanced": float(d["enhanced"]),
                      "compressed": float(d["compressed"]), "conditional": bool(d.get("conditional", False)),
-                     "discriminator": d.get("discriminator", "")})
-    return pd.DataFrame(rows, columns=[*KEYS, "raw", "enhanced", "compressed", "conditional", "discriminator"])
+                     "discriminator": d.get("discriminator", ""), "score": d.get("score", "sigmoid")})
+    return pd.DataFrame(rows, columns=[*KEYS, "raw", "enhanced", "compressed", "conditional", "discriminator",
+                                       "score"])
 
 
 def read_domains(src: Source) -> pd.DataFrame:

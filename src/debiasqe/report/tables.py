@@ -252,6 +252,7 @@ def _arrow(metric: str, directions: Mapping[str, bool]) -> str:
 # --------------------------------------------------------------------- Tables 1 and 2
 
 _REALISM_COLS = ["raw", "enhanced", "enh_minus_raw", "compressed", "comp_minus_raw"]
+_SCORE_LABEL = {"relativistic": "RaGAN", "sigmoid": "σ"}
 
 
 def _realism_table(realism: Source, out_stem, conditional: bool, methods, title: str, paper_df) -> pd.DataFrame:
@@ -261,7 +262,7 @@ def _realism_table(realism: Source, out_stem, conditional: bool, methods, title:
         df = df[df["method"].isin(methods)]
     cols = [Col("method", "Method", kind="text"), Col("dataset", "Dataset", kind="text"),
             Col("codec", "Codec", kind="text"), Col("level", "Level", kind="text"),
-            Col("source", "", kind="text"),
+            Col("score", "Score", kind="text"), Col("source", "", kind="text"),
             Col("raw", "Raw"), Col("enhanced", "Enh."), Col("enh_minus_raw", "Enh. − raw", signed=True),
             Col("compressed", "Comp."), Col("comp_minus_raw", "Comp. − raw", signed=True)]
     t = Table(title, cols, group_keys=("method", "dataset", "codec", "level"))
@@ -270,7 +271,7 @@ def _realism_table(realism: Source, out_stem, conditional: bool, methods, title:
         ["_o", "dataset", "codec", "_l"])
     for _, r in df.iterrows():
         ours = {"method": method_label(r.method), "dataset": r.dataset, "codec": r.codec, "level": r.level,
-                "raw": r.raw, "enhanced": r.enhanced, "enh_minus_raw": r.enhanced - r.raw,
+                "score": _SCORE_LABEL.get(r.get("score"), r.get("score", "σ")), "raw": r.raw, "enhanced": r.enhanced, "enh_minus_raw": r.enhanced - r.raw,
                 "compressed": r.compressed, "comp_minus_raw": r.compressed - r.raw}
         paper = None
         pds = pv.paper_dataset(r.dataset)
@@ -278,7 +279,12 @@ def _realism_table(realism: Source, out_stem, conditional: bool, methods, title:
             hit = paper_df[(paper_df.method == r.method) & (paper_df.dataset == pds)]
             paper = None if hit.empty else hit.iloc[0].to_dict()
         t.rows += _triplet(ours, paper, _REALISM_COLS)
-    t.notes.append("Realism: mean discriminator output (sigmoid) over 128×128 patches; higher = judged more real.")
+    t.notes.append("Realism: mean discriminator output over non-overlapping patches of the training patch size "
+                   "(128×128 in the paper); higher = judged more real.")
+    t.notes.append("Score RaGAN (relativistic discriminator, ESRGAN recipe): raw and compressed patches "
+                   "σ(C(x) − mean C(enhanced)), enhanced patches σ(C(x) − mean C(raw)), as the discriminator "
+                   "was trained; raw + enhanced ≈ 1. Score σ (per-pixel BCE discriminator, Real-ESRGAN "
+                   "recipe): σ(C(x)) averaged over pixels.")
     return write_table(t, out_stem)
 
 

@@ -56,6 +56,7 @@ from .losses import (
 )
 from ..core.provenance import base_record, sha256_file
 from .recipes import RECIPES, recipe
+from .usm import usm_sharp
 
 LOG_NAME = "train_log.csv"
 
@@ -71,6 +72,7 @@ GENERAL_DEFAULTS: dict = {
     "init_from": None,          # stage-1 model.pt / checkpoint.pt (GAN recipes)
     "lr_d": None,               # discriminator lr; None = lr
     "augment": True,            # flips + transpose (BasicSR use_hflip/use_rot)
+    "usm_gt": False,            # pixel + perceptual losses against the unsharp-masked raw (Real-ESRGAN)
     "seed": 0,
     "device": "auto",           # cpu | cuda | cuda:N | auto
     "amp": "none",              # bf16 | none
@@ -121,6 +123,7 @@ def resolve_config(method: dict) -> dict:
     need(isinstance(cfg["num_workers"], int) and cfg["num_workers"] >= 0, "num_workers must be >= 0")
     need(isinstance(cfg["seed"], int) and cfg["seed"] >= 0, "seed must be an integer >= 0")
     need(cfg["amp"] in ("bf16", "none"), f"amp must be bf16 or none, got {cfg['amp']!r}")
+    need(isinstance(cfg["usm_gt"], bool), f"usm_gt must be true or false, got {cfg['usm_gt']!r}")
     need(cfg["pretrained"] in ("required", "auto", "random"), "pretrained must be required, auto or random")
     need(isinstance(cfg["device"], str) and (cfg["device"] in ("cpu", "auto") or cfg["device"].startswith("cuda")),
          f"device must be cpu, cuda[:N] or auto, got {cfg['device']!r}")
@@ -467,21 +470,25 @@ class Trainer:
             return x
         return torch.cat([x, comp.to(x.dtype)], dim=1)
 
-    def _features(self, enhanced, raw, comp, need_comp: bool):
+    def _features(self, enhanced, raw, comp, need_comp: bool, raw_usm=None):
         """VGG features of I_E (with grad) and of I_R, I_C (no grad, one
         batched forward), each computed once per step and shared between the
-        perceptual loss and L_R."""
+        perceptual loss and L_R. With ``raw_usm`` (usm_gt) the perceptual
+        target's features come from it (4th value), L_R's from the plain I_R."""
         with self._autocast():
             fe = self.F_run(enhanced)
             with torch.no_grad():
-                if need_comp:
-                    both = self.F_run(torch.cat([raw, comp], dim=0))
-                    b = raw.shape[0]
-                    fr = {k: v[:b] for k, v in both.items()}
-                    fc = {k: v[b:] for k, v in both.items()}
-                else:
-                    fr, fc = self.F_run(raw), None
-        return fe, fr, fc
+                parts = ([raw_usm] if raw_usm is not None else []) + ([raw, comp] if need_comp else [])
+                if not parts:
+                    parts = [raw]
+                feats = self.F_run(torch.cat(parts, dim=0)) if len(parts) > 1 else self.F_run(parts[0])
+                b = raw.shape[0]
+                chunks = [{k: v[i * b:(i + 1) * b] for k, v in feats.items()} for i in range(len(parts))]
+                fu = chunks.pop(0) if raw_usm is not None else None
+                fr, fc = (chunks[0], chunks[1]) if need_comp else (chunks[0] if chunks else None, None)
+        if fu is None:
+            fu = fr
+        return fe, fr, fc, fu
 
     def train_step(self, raw: torch.Tensor, comp: torch.Tensor) -> dict[str, torch.Tensor]:
         """One optimisation step (G, then D); returns the detached loss terms."""
@@ -493,13 +500,17 @@ class Trainer:
         with self._autocast():
             enhanced = self.G_run(comp)
         e32 = enhanced.float()
-        l_pix = self.pix(e32, raw) * c["pixel_weight"]
+        # Real-ESRGAN: pixel and perceptual losses against the sharpened raw; the GAN
+        # loss, the (conditional) discriminator and L_R see the plain raw.
+        target = usm_sharp(raw) if c["usm_gt"] else raw
+        l_pix = self.pix(e32, target) * c["pixel_weight"]
         total = l_pix
         out_terms["l_pix"] = l_pix
         if self.F is not None:
-            fe, fr, fc = self._features(enhanced, raw, comp, need_comp=self.ddr is not None)
+            fe, fr, fc, fu = self._features(enhanced, raw, comp, need_comp=self.ddr is not None,
+                                            raw_usm=target if c["usm_gt"] and self.percep_layers else None)
             if self.percep_layers:
-                l_percep = perceptual_loss(fe, fr, self.percep_layers) * c["perceptual_weight"]
+                l_percep = perceptual_loss(fe, fu, self.percep_layers) * c["perceptual_weight"]
                 total = total + l_percep
                 out_terms["l_percep"] = l_percep
         if self.adversarial:

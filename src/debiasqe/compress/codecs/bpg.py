@@ -16,6 +16,11 @@ encoder, which codes the picture at the QP asked. Two backends:
     preset veryslow, tune ssim, psycho-visual RD off, one picture (no grid
     tiles). The file written is a .heic; the rate counts the HEVC payload
     only (``heif_payload.py``), which is what a .bpg file carries.
+
+``auto`` must not change what a QP means: it takes bpgenc only when it is
+on PATH *and* configured for the HM encoder (``jctvc: true``), else libheif
+(stock bpgenc's x265 would code about 3 QP finer than the paper's HM). The
+reason for the choice is kept in ``backend_reason`` (and the provenance).
 """
 
 from __future__ import annotations
@@ -35,15 +40,27 @@ from .heif_payload import hevc_annexb
 
 BACKENDS = ("auto", "bpgenc", "libheif")
 
-# x265 settings of bpgenc (x265_glue.c: preset veryslow, tune ssim) with the
-# intra QP pinned as HM codes it.
+# The one place the libheif substitute's x265 settings live. Tuned toward the
+# authors' encoder (libbpg 0.9.8, HM via -e jctvc) on the reference table
+# ../shared/reference/bpgenc_jctvc_reference.csv with benchmarks/bpg_x265_tuning.py:
+# BD-rate +5.99 % -> +2.68 %, mean PSNR gap at equal QP 0.38 dB -> 0.04 dB
+# (table per QP in benchmarks/README.md). The luma QP is always the QP asked.
 X265_PARAMS = {
-    "preset": "veryslow",
-    "tune": "ssim",
-    "x265:psy-rd": "0",
-    "x265:psy-rdoq": "0",
-    "x265:ipratio": "1",
-    "x265:aq-mode": "0",
+    "preset": "veryslow",       # bpgenc's x265 preset (x265_glue.c): the most thorough RD search
+    "tune": "ssim",             # bpgenc's x265 tune; with the two psy lines and aq-mode below it
+                                # codes the same as tune psnr (measured identical)
+    "x265:psy-rd": "0",         # HM has no psycho-visual RD: plain SSE-based decisions
+    "x265:psy-rdoq": "0",       # likewise for RDOQ
+    "x265:ipratio": "1",        # intra picture at the QP asked, as HM (x265's 1.4 codes ~3 QP finer)
+    "x265:aq-mode": "0",        # HM's fixed QP: no adaptive quantisation across CTUs
+    "x265:tskip": "1",          # transform skip for 4x4 TUs, on in HM's intra configurations
+                                # (-0.1 % BD-rate here)
+    "x265:cbqpoffs": "-5",      # chroma QP offsets (luma QP unchanged): most of the gap was in
+    "x265:crqpoffs": "-5",      # the chroma of this path (presumably libheif's 4:2:0 resampling,
+                                # which x265 cannot change, not measured apart); -5 on both:
+                                # +6.0 % -> +2.75 % BD-rate, 0.38 -> -0.03 dB (-4: +2.87 %,
+                                # +0.05 dB; -6: +2.80 %, -0.11 dB; RDOQ, SAO, deblocking, TU
+                                # depth, rect/AMP, CTU 32 did not help, see the benchmark)
 }
 
 
@@ -65,8 +82,19 @@ class BpgCodec(Codec):
                 f"codecs.bpg.backend is 'bpgenc' but {missing!r} is not on PATH; install libbpg "
                 "(https://bellard.org/bpg/) or set codecs.bpg.backend to 'libheif' or 'auto'"
             )
+        self.backend_reason = f"backend: {backend} (configured)"
         if backend == "auto":
-            backend = "bpgenc" if (self._bpgenc and self._bpgdec) else "libheif"
+            tools = bool(self._bpgenc and self._bpgdec)
+            if tools and jctvc:
+                backend, why = "bpgenc", "bpgenc/bpgdec on PATH and jctvc: true (HM encoder, the paper's QP)"
+            elif tools:
+                backend, why = "libheif", ("bpgenc is on PATH but jctvc is false: stock bpgenc's x265 codes "
+                                           "intra pictures about 3 QP below HM's, so libheif (x265 at the QP "
+                                           "asked, ipratio 1) keeps the paper's QP; set jctvc: true for an "
+                                           "HM build of libbpg")
+            else:
+                backend, why = "libheif", "bpgenc/bpgdec not on PATH"
+            self.backend_reason = f"backend: auto -> {backend}: {why}"
         self.backend = backend
         self.jctvc = jctvc
         self.extension = "bpg" if backend == "bpgenc" else "heic"
@@ -78,19 +106,7 @@ class BpgCodec(Codec):
         return self._encode_libheif(rgb, level)
 
     def _encode_libheif(self, rgb: np.ndarray, level: int) -> Encoded:
-        import pillow_heif
-
-        h, w = rgb.shape[:2]
-        heif = pillow_heif.from_bytes(mode="RGB", size=(w, h), data=np.ascontiguousarray(rgb).tobytes())
-        buf = io.BytesIO()
-        heif.save(
-            buf, format="HEIF", chroma=420, tile_size=0,
-            enc_params={**X265_PARAMS, "x265:qp": str(level)},
-            # BT.601 matrix, full range, as bpgenc's default YCbCr.
-            matrix_coefficients=6, full_range_flag=1, color_primaries=1, transfer_characteristics=13,
-        )
-        data = buf.getvalue()
-        return Encoded(data, len(hevc_annexb(data)))
+        return encode_libheif(rgb, level)
 
     def _encode_bpgenc(self, rgb: np.ndarray, level: int) -> Encoded:
         with tempfile.TemporaryDirectory(prefix="debiasqe-bpg-") as tmp:
@@ -126,6 +142,24 @@ class BpgCodec(Codec):
         info = pillow_heif.libheif_info()
         return (f"libheif {info.get('libheif')} with {info.get('HEIF')} via pillow-heif "
                 f"{pillow_heif.__version__} (x265 ipratio 1, rate = HEVC payload)")
+
+
+def encode_libheif(rgb: np.ndarray, level: int, params: dict | None = None) -> Encoded:
+    """HEVC intra at QP ``level`` through pillow-heif / x265 with ``params`` (default
+    ``X265_PARAMS``); the rate counts the HEVC payload only."""
+    import pillow_heif
+
+    h, w = rgb.shape[:2]
+    heif = pillow_heif.from_bytes(mode="RGB", size=(w, h), data=np.ascontiguousarray(rgb).tobytes())
+    buf = io.BytesIO()
+    heif.save(
+        buf, format="HEIF", chroma=420, tile_size=0,
+        enc_params={**(X265_PARAMS if params is None else params), "x265:qp": str(level)},
+        # BT.601 matrix, full range, as bpgenc's default YCbCr.
+        matrix_coefficients=6, full_range_flag=1, color_primaries=1, transfer_characteristics=13,
+    )
+    data = buf.getvalue()
+    return Encoded(data, len(hevc_annexb(data)))
 
 
 def _run(cmd: list[str]) -> None:
