@@ -56,7 +56,7 @@ rule extract_archive:
     conda:
         "../../envs/data.yaml"
     shell:
-        "python -m debiasqe extract --archive {wildcards.archive} --input {input} --output {output} "
+        "python -m debiasqe extract --archive {wildcards.archive} --input {input:q} --output {output:q} "
         "{params.options} > {log} 2>&1"
 
 

@@ -1,0 +1,114 @@
+"""Faults around the pipeline: a killed Snakemake's stale lock, paths with
+spaces, stale temporaries of killed jobs, a hung external tool."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from debiasqe.stale_lock import main as stale_lock_main
+from debiasqe.stale_lock import unlock_if_stale
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------ stale Snakemake lock
+
+
+def _snakemake(workdir: Path, *args, **kw):
+    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", *args], cwd=workdir,
+                          capture_output=True, text=True, timeout=120, **kw)
+
+
+def test_kill9_of_snakemake_then_make_runs_first_step_recovers(tmp_path, capsys):
+    (tmp_path / "Snakefile").write_text(textwrap.dedent("""
+        rule all:
+            input: "b.txt"
+        rule slow:
+            output: "a.txt"
+            shell: "sleep 60; echo a > {output}"
+        rule b:
+            input: "a.txt"
+            output: "b.txt"
+            shell: "cp {input} {output}"
+    """))
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    locks = tmp_path / ".snakemake" / "locks"
+    deadline = time.time() + 60
+    while not list(locks.glob("*.lock")) and time.time() < deadline:
+        time.sleep(0.2)
+    assert list(locks.glob("*.lock")), "snakemake never took its lock"
+    # while it runs, the lock is not stale: nothing is touched
+    ok, line = unlock_if_stale(tmp_path)
+    assert not ok and f"a Snakemake run is still working here (pid {proc.pid})" in line
+    assert list(locks.glob("*.lock"))
+    os.killpg(proc.pid, signal.SIGKILL)  # snakemake and its job, as a crash would
+    proc.wait()
+    locked = _snakemake(tmp_path)
+    assert locked.returncode != 0 and "cannot be locked" in locked.stdout + locked.stderr
+    assert stale_lock_main([str(tmp_path)]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err == (f"{tmp_path.resolve()}: removed a stale Snakemake lock (2 files; no Snakemake process works "
+                   "here, the last run was killed)")
+    # make run's own command line then finishes the work (the killed job's output is incomplete)
+    (tmp_path / "Snakefile").write_text((tmp_path / "Snakefile").read_text().replace("sleep 60; ", ""))
+    done = _snakemake(tmp_path, "--rerun-incomplete")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "b.txt").read_text() == "a\n"
+
+
+def test_no_lock_nothing_to_say(tmp_path):
+    assert unlock_if_stale(tmp_path) == (True, None)
+
+
+def test_makefile_run_unlocks_and_reruns_incomplete():
+    make = (REPO / "Makefile").read_text()
+    run = make[make.index("\nrun:"):].split("\n\n")[0]
+    lines = [ln.strip() for ln in run.strip().splitlines()[1:]]
+    assert lines[0].startswith("$(BIN)/python -m debiasqe.stale_lock")
+    assert "--rerun-incomplete" in lines[1] and lines[1].startswith("$(BIN)/snakemake")
+
+
+# ------------------------------------------------------------------ paths with spaces
+
+
+def test_archive_and_workdir_with_spaces_extract_and_prepare(tmp_path):
+    """The extract rule quotes its paths: an archive: path and a working folder with spaces work."""
+    import hashlib
+    import zipfile
+
+    import numpy as np
+    import yaml
+    from PIL import Image
+
+    own = tmp_path / "my data"
+    own.mkdir()
+    arc = own / "DIV2K valid HR.zip"
+    with zipfile.ZipFile(arc, "w") as zf:
+        for name in ("0801", "0802"):
+            p = own / f"{name}.png"
+            Image.fromarray(np.full((20, 24, 3), int(name[-1]) * 40, np.uint8)).save(p)
+            zf.write(p, f"DIV2K_valid_HR/{name}.png")
+    cfg = {"datasets": {"div2k_valid": {"archive": str(arc), "files": ["0801", "0802"],
+                                        "mirrors": [{"url": "http://127.0.0.1:9/never.zip",
+                                                     "sha256": hashlib.sha256(arc.read_bytes()).hexdigest()}]},
+                        "demo_train": {}},
+           "test_datasets": ["div2k_valid"]}
+    work = tmp_path / "work dir"
+    work.mkdir()
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+                           "--directory", str(work), "--configfile", str(work / "config.yaml"), "--cores", "1",
+                           "resources/datasets/div2k_valid"], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    out = work / "resources" / "datasets" / "div2k_valid"
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["0801.png", "0802.png", "manifest.json"]
