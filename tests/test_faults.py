@@ -112,3 +112,57 @@ def test_archive_and_workdir_with_spaces_extract_and_prepare(tmp_path):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     out = work / "resources" / "datasets" / "div2k_valid"
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["0801.png", "0802.png", "manifest.json"]
+
+
+# ------------------------------------------------------------------ image store on a full disk
+
+
+def _pngs(tmp_path, n=2):
+    import numpy as np
+    from PIL import Image
+
+    out = []
+    for k in range(n):
+        p = tmp_path / "png" / f"im{k}.png"
+        p.parent.mkdir(exist_ok=True)
+        Image.fromarray(np.random.RandomState(k).randint(0, 255, (64, 80, 3), dtype=np.uint8)).save(p)
+        out.append(p)
+    return out
+
+
+def test_image_store_blocks_are_reserved_before_pixels_are_written(tmp_path, monkeypatch):
+    """The map is preallocated (not sparse): a full disk shows at creation, never as SIGBUS."""
+    from debiasqe.data import patches
+
+    seen = []
+    real = os.posix_fallocate
+
+    def spy(fd, offset, length):
+        real(fd, offset, length)
+        st = os.fstat(fd)
+        seen.append((length, st.st_blocks * 512 >= st.st_size))
+
+    monkeypatch.setattr(patches.os, "posix_fallocate", spy)
+    patches.write_image_store(_pngs(tmp_path), tmp_path / "raw.npy", progress=False)
+    size = (tmp_path / "raw.npy").stat().st_size
+    assert seen == [(size, True)]
+
+
+def test_full_disk_while_writing_the_index_leaves_no_store(tmp_path, monkeypatch):
+    import errno
+
+    from debiasqe import atomic
+    from debiasqe.data import patches
+
+    real_open = open
+
+    def full_for_json(path, mode="r", *a, **k):
+        if str(path).endswith(".json") and "w" in mode:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, mode, *a, **k)
+
+    monkeypatch.setattr(atomic, "open", full_for_json, raising=False)
+    with pytest.raises(OSError) as exc:
+        patches.write_image_store(_pngs(tmp_path), tmp_path / "s" / "raw.npy", progress=False)
+    assert exc.value.errno == errno.ENOSPC and exc.value.filename == str(tmp_path / "s" / "raw.index.json")
+    assert list((tmp_path / "s").iterdir()) == []  # neither the store nor its index nor a temporary
