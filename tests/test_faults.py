@@ -166,3 +166,65 @@ def test_full_disk_while_writing_the_index_leaves_no_store(tmp_path, monkeypatch
         patches.write_image_store(_pngs(tmp_path), tmp_path / "s" / "raw.npy", progress=False)
     assert exc.value.errno == errno.ENOSPC and exc.value.filename == str(tmp_path / "s" / "raw.index.json")
     assert list((tmp_path / "s").iterdir()) == []  # neither the store nor its index nor a temporary
+
+
+# ------------------------------------------------------------------ full disk while downloading / extracting
+
+
+class _FullFile:
+    def __init__(self, real):
+        self.real = real
+
+    def write(self, b):
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.real.close()
+
+
+def _writes_fail(module, monkeypatch):
+    real_open = open
+
+    def fake(path, mode="r", *a, **k):
+        fh = real_open(path, mode, *a, **k)
+        return _FullFile(fh) if ("w" in mode or "a" in mode) and not str(path).endswith(".json") else fh
+
+    monkeypatch.setattr(module, "open", fake, raising=False)
+
+
+def test_full_disk_while_extracting_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    import zipfile
+
+    from debiasqe.data import extract
+
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as zf:
+        zf.writestr("d/x.bin", b"x" * 1000)
+    _writes_fail(extract, monkeypatch)
+    with pytest.raises(extract.ArchiveError) as exc:
+        extract.extract_archive(tmp_path / "a.zip", tmp_path / "out" / "t", progress=False)
+    assert str(exc.value) == (f"{tmp_path}/a.zip: cannot write {tmp_path}/out/t/d/x.bin: No space left on device; "
+                              "nothing extracted")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_full_disk_while_downloading_names_the_file(tmp_path, monkeypatch):
+    import errno
+
+    from debiasqe import download as dl
+    from httpserver import FileServer
+
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    (srv / "f.bin").write_bytes(b"y" * 5000)
+    _writes_fail(dl, monkeypatch)
+    with FileServer(srv) as server, pytest.raises(OSError) as exc:
+        dl.download(server.url("f.bin"), tmp_path / "f.bin", progress=False, backoff=0)
+    assert exc.value.errno == errno.ENOSPC and exc.value.filename == str(tmp_path / "f.bin.part")

@@ -258,7 +258,10 @@ def _attempt(url: str, part: Path, size: int | None, timeout: float, progress: b
                         raise _Retryable(f"connection lost at byte {written}: {type(e).__name__}: {e}") from e
                     if not block:
                         break
-                    fh.write(block)
+                    try:
+                        fh.write(block)
+                    except OSError as e:  # a full disk: name the file (its data is kept for a resume)
+                        raise OSError(e.errno, e.strerror or str(e), str(part)) from e
                     written += len(block)
                     bar.update(len(block))
                 fh.flush()

@@ -279,7 +279,11 @@ def extract_archive(archive: str | os.PathLike, target: str | os.PathLike, *, ma
                                     raise ArchiveError(
                                         f"{archive}: member {m.name!r} pushes the unpacked size over the "
                                         f"ceiling of {max_bytes} bytes (sizes in the archive lie)")
-                                out.write(block)
+                                try:
+                                    out.write(block)
+                                except OSError as e:  # a full disk: name where, keep nothing
+                                    raise ArchiveError(f"{archive}: cannot write {target}/{m.name}: "
+                                                       f"{e.strerror or e}; nothing extracted") from e
                                 bar.update(len(block))
                     if written > max_bytes:
                         raise ArchiveError(f"{archive}: member {m.name!r} pushes the unpacked size over "
