@@ -15,7 +15,8 @@ $(BIN)/debiasqe: pyproject.toml
 install: $(BIN)/debiasqe
 
 run: install  ## the default pipeline (embedded demo) on this machine, ending with results/report.html
-	$(BIN)/snakemake --cores $(CORES) --report results/report.html --report-after-run
+	$(BIN)/python -m debiasqe.core.stale_lock  # after a killed run: remove its stale lock (only if no snakemake runs here)
+	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete --report results/report.html --report-after-run
 
 test: install  ## the whole test suite, offline
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)

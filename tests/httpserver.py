@@ -5,7 +5,8 @@ Serves files from a folder. Knobs the test can flip while it runs:
 - ``support_range``: honour ``Range: bytes=N-`` with 206 (else answer 200);
 - ``cut_after``: send only this many body bytes of the next response, then
   drop the connection (``cut_times`` responses are cut, then it behaves);
-- ``fail_status``/``fail_times``: answer the next requests with an error code;
+- ``fail_status``/``fail_times``: answer the next requests with an error code
+  (with a ``Retry-After: <retry_after>`` header when ``retry_after`` is set);
 - ``stall``/``stall_times``: after the headers and half the body, pause that
   many seconds (a client with a shorter timeout gives up).
 
@@ -30,6 +31,7 @@ class FileServer:
         self.cut_times = 1
         self.fail_status: int | None = None
         self.fail_times = 0
+        self.retry_after: str | None = None
         self.stall = 0.0
         self.stall_times = 0
         self.requests: list[tuple[str, str | None, int]] = []
@@ -81,7 +83,13 @@ class _Handler(BaseHTTPRequestHandler):
             if st.fail_times > 0 and st.fail_status:
                 st.fail_times -= 1
                 st.requests.append((self.path, rng, st.fail_status))
-                self.send_error(st.fail_status)
+                if st.retry_after is not None:
+                    self.send_response(st.fail_status)
+                    self.send_header("Retry-After", st.retry_after)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                else:
+                    self.send_error(st.fail_status)
                 return
             cut, stall = None, 0.0
             if st.stall and st.stall_times > 0:

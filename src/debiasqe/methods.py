@@ -71,7 +71,9 @@ def method_spec(config: dict, name: str) -> dict:
     except KeyError:
         raise ConfigError(f"method {name!r} is not configured; defined: {', '.join(config['methods'])}") from None
     spec = copy.deepcopy(config["recipes"].get(method["recipe"], {}))
-    spec.update({k: v for k, v in config["training"].items() if k != "train_per"})
+    # on_mismatch at its default is left out: the spec (a job param) stays what it was before the key existed
+    spec.update({k: v for k, v in config["training"].items()
+                 if k != "train_per" and (k, v) != ("on_mismatch", "restart")})
     spec.update({k: copy.deepcopy(v) for k, v in method.items() if k not in DAG_KEYS})
     spec.update(seed=config["seed"], device=config["device"], pretrained=config["pretrained"])
     return spec

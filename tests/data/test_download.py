@@ -90,7 +90,7 @@ def test_checksum_mismatch_moves_file_aside(server, tmp_path):
     msg = str(ei.value)
     assert server.url("f.bin") in msg and wrong in msg and SHA in msg and "\n" not in msg
     assert not dest.exists()
-    assert dest.with_name("f.bin.bad").read_bytes() == DATA
+    assert dest.with_name("f.bin.bad-1").read_bytes() == DATA
     assert not dest.with_name("f.bin.part").exists()
 
 
@@ -106,7 +106,7 @@ def test_corrupt_existing_dest_is_replaced(server, tmp_path):
     dest = tmp_path / "f.bin"
     dest.write_bytes(b"corrupt")
     download(server.url("f.bin"), dest, sha256=SHA, **FAST)
-    assert dest.read_bytes() == DATA and dest.with_name("f.bin.bad").read_bytes() == b"corrupt"
+    assert dest.read_bytes() == DATA and dest.with_name("f.bin.bad-1").read_bytes() == b"corrupt"
 
 
 def test_transient_errors_retried_then_give_up(server, tmp_path):
@@ -189,3 +189,81 @@ def test_read_timeout_is_retried_and_resumed(server, tmp_path):
     download(server.url("f.bin"), dest, sha256=SHA, progress=False, backoff=0.0, timeout=0.3)
     assert dest.read_bytes() == DATA
     assert server.range_requests == [f"bytes={len(DATA) // 2}-"]
+
+
+# ------------------------------------------------- backoff cap, Retry-After, deadline, HTML
+
+
+def _waits(monkeypatch):
+    import debiasqe.data.download as dl
+
+    waits = []
+    monkeypatch.setattr(dl.time, "sleep", waits.append)
+    return waits
+
+
+def test_backoff_is_capped(server, tmp_path, monkeypatch):
+    waits = _waits(monkeypatch)
+    server.fail_status, server.fail_times = 503, 6
+    download(server.url("f.bin"), tmp_path / "a.bin", sha256=SHA, retries=6, progress=False, timeout=5,
+             backoff=1.0, max_backoff=5.0)
+    assert waits == [1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+
+
+def test_retry_after_is_honoured(server, tmp_path, monkeypatch):
+    waits = _waits(monkeypatch)
+    server.fail_status, server.fail_times, server.retry_after = 429, 2, "7"
+    download(server.url("f.bin"), tmp_path / "a.bin", sha256=SHA, **FAST)
+    assert waits == [7.0, 7.0]  # backoff 0 here: the server's wish wins
+
+
+def test_retry_after_as_http_date(server, tmp_path, monkeypatch):
+    import email.utils
+    import time as _time
+
+    waits = _waits(monkeypatch)
+    server.fail_status, server.fail_times = 503, 1
+    server.retry_after = email.utils.formatdate(_time.time() + 30, usegmt=True)
+    download(server.url("f.bin"), tmp_path / "a.bin", sha256=SHA, **FAST)
+    assert len(waits) == 1 and 27 <= waits[0] <= 31
+
+
+def test_deadline_ends_retries_even_with_progress(server, tmp_path, monkeypatch):
+    """Every attempt brings new bytes (the retry count resets) but the deadline still ends it."""
+    clock = [0.0]
+    import debiasqe.data.download as dl
+
+    monkeypatch.setattr(dl.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(dl.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    server.cut_after, server.cut_times = 1000, 1000  # each reply is cut after 1000 new bytes
+    with pytest.raises(DownloadError) as ei:
+        download(server.url("f.bin"), tmp_path / "a.bin", sha256=SHA, retries=2, progress=False, timeout=5,
+                 backoff=10.0, max_backoff=10.0, deadline=95.0)
+    assert "would start after the deadline of 95 s" in str(ei.value) and "partial data kept" in str(ei.value)
+    assert clock[0] == 90.0  # 9 retries of 10 s; the 10th would end at 100 s
+    assert (tmp_path / "a.bin.part").stat().st_size == 10 * 1000
+
+
+def test_unverified_html_reply_is_not_taken_for_an_archive(server, tmp_path):
+    (server.root / "page.zip").write_text("<!DOCTYPE html><html><body>Mirror quota exceeded</body></html>")
+    with pytest.raises(IntegrityError) as ei:
+        download(server.url("page.zip"), tmp_path / "p.zip", expect="archive", **FAST)
+    assert "the reply is not an archive but an HTML page" in str(ei.value)
+    assert not (tmp_path / "p.zip").exists() and (tmp_path / "p.zip.bad-1").is_file()
+    # a real archive without a checksum still passes (with its UNVERIFIED warning)
+    import zipfile
+
+    with zipfile.ZipFile(server.root / "ok.zip", "w") as zf:
+        zf.writestr("a.txt", "x")
+    download(server.url("ok.zip"), tmp_path / "ok.zip", expect="archive", **FAST)
+    assert (tmp_path / "ok.zip").is_file()
+
+
+def test_bad_files_are_numbered_not_overwritten(server, tmp_path):
+    dest = tmp_path / "f.bin"
+    for k in (1, 2):
+        dest.write_bytes(b"corrupt %d" % k)
+        download(server.url("f.bin"), dest, sha256=SHA, **FAST)
+        dest.unlink()
+    assert (tmp_path / "f.bin.bad-1").read_bytes() == b"corrupt 1"
+    assert (tmp_path / "f.bin.bad-2").read_bytes() == b"corrupt 2"

@@ -7,6 +7,8 @@ import stat
 import tarfile
 import zipfile
 
+import numpy as np
+
 import pytest
 
 from debiasqe.data import extract as ex
@@ -197,3 +199,126 @@ def test_truncated_archive_clear_error(tmp_path):
     with pytest.raises(ArchiveError, match="g.tar.gz"):
         extract_archive(arc, tmp_path / "t", progress=False)
     assert not (tmp_path / "t").exists()
+
+
+# ------------------------------------------------ archives that cannot be read whole
+
+
+def _tar_gz_stored(members: dict[str, bytes]) -> tuple[bytes, bytes]:
+    """(tar bytes, the same gzip-compressed at level 0): a stored deflate stream, so a
+    byte flipped in it flips the same byte of the tar (and only the CRC can tell)."""
+    import gzip
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for name, data in members.items():
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mtime = len(data), 0
+            tf.addfile(ti, io.BytesIO(data))
+    raw = buf.getvalue()
+    return raw, gzip.compress(raw, compresslevel=0, mtime=0)
+
+
+def _three(seed=0):
+    rng = np.random.RandomState(seed)
+    return {n: rng.randint(0, 256, 4096, dtype=np.uint8).tobytes() for n in ("a.bin", "b.bin", "c.bin")}
+
+
+def _flip(data: bytes, needle: bytes) -> bytes:
+    i = data.index(needle)
+    assert data.count(needle) == 1
+    return data[:i] + bytes([data[i] ^ 0x20]) + data[i + 1:]
+
+
+def _nothing_extracted(tmp_path):
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith((".t", "t"))] == []
+
+
+def test_targz_with_corrupt_header_mid_stream_is_refused(tmp_path):
+    files = _three()
+    _, gz = _tar_gz_stored(files)
+    # b's data gets one wrong byte, c's header a wrong name byte (its checksum fails):
+    # tarfile alone lists a and b and stops, with b corrupt and c missing
+    gz = _flip(_flip(gz, files["b.bin"][100:132]), b"c.bin")
+    arc = tmp_path / "broken.tar.gz"
+    arc.write_bytes(gz)
+    with tarfile.open(arc) as tf:
+        assert tf.getnames() == ["a.bin", "b.bin"]  # the silent failure this guards against
+    with pytest.raises(ArchiveError) as ei:
+        extract_archive(arc, tmp_path / "t", progress=False)
+    assert str(ei.value) == (f"{arc}: corrupt tar header at byte 9216 (tar would silently stop there, "
+                             "dropping the rest); nothing extracted")
+    _nothing_extracted(tmp_path)
+
+
+def test_targz_with_bad_crc_is_refused(tmp_path):
+    files = _three()
+    _, gz = _tar_gz_stored(files)
+    arc = tmp_path / "crc.tar.gz"
+    arc.write_bytes(_flip(gz, files["b.bin"][100:132]))
+    with pytest.raises(ArchiveError, match=r"crc.tar.gz: corrupt or truncated archive \(CRC check failed "
+                                           r"0x[0-9a-f]+ != 0x[0-9a-f]+\); nothing extracted"):
+        extract_archive(arc, tmp_path / "t", progress=False)
+    _nothing_extracted(tmp_path)
+
+
+@pytest.mark.parametrize("mode", ["gz", "bz2", "xz"])
+def test_truncated_compressed_tar_is_refused(tmp_path, mode):
+    files = _three()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=f"w:{mode}") as tf:
+        for name, data in files.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    arc = tmp_path / f"cut.tar.{mode}"
+    arc.write_bytes(buf.getvalue()[:-30])
+    with pytest.raises(ArchiveError, match="cut.tar.*(corrupt or truncated|cannot read)"):
+        extract_archive(arc, tmp_path / "t", progress=False)
+    _nothing_extracted(tmp_path)
+
+
+def test_good_targz_still_extracts(tmp_path):
+    files = _three()
+    _, gz = _tar_gz_stored(files)
+    (tmp_path / "ok.tar.gz").write_bytes(gz)
+    t = extract_archive(tmp_path / "ok.tar.gz", tmp_path / "t", progress=False)
+    assert {p.name: p.read_bytes() for p in t.iterdir() if p.name != MARKER} == files
+
+
+def patch_zip_member(data: bytes, *, flags: int | None = None, method: int | None = None) -> bytes:
+    """Set a one-member zip's general-purpose flags / compression method in both headers."""
+    out = bytearray(data)
+    for sig, off_flags in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        i = data.index(sig)
+        if flags is not None:
+            out[i + off_flags:i + off_flags + 2] = flags.to_bytes(2, "little")
+        if method is not None:
+            out[i + off_flags + 2:i + off_flags + 4] = method.to_bytes(2, "little")
+    return bytes(out)
+
+
+def _one_member_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("img/a.png", b"\x89PNG" + b"\0" * 100)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("kind,patch,words", [
+    ("encrypted", dict(flags=0x1), "is encrypted (password-protected)"),
+    ("aes", dict(method=99), "is encrypted (password-protected)"),
+    ("deflate64", dict(method=9), "is compressed with Deflate64 (method 9), which Python's zipfile cannot read"),
+    ("zstd", dict(method=93), "is compressed with Zstandard (method 93), which Python's zipfile cannot read"),
+    ("ppmd", dict(method=98), "is compressed with PPMd (method 98), which Python's zipfile cannot read"),
+])
+def test_unreadable_zip_members_refused_before_writing(tmp_path, kind, patch, words):
+    if kind == "zstd" and hasattr(zipfile, "ZIP_ZSTANDARD"):
+        pytest.skip("this Python reads Zstandard zip members")
+    arc = tmp_path / f"{kind}.zip"
+    arc.write_bytes(patch_zip_member(_one_member_zip(), **patch))
+    with pytest.raises(ArchiveError) as ei:
+        extract_archive(arc, tmp_path / "t", progress=False)
+    assert str(ei.value) == (f"{arc}: member 'img/a.png' {words}; unpack it with 7-Zip or unzip and give the "
+                             "folder as the dataset's root:")
+    _nothing_extracted(tmp_path)

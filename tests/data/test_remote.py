@@ -196,7 +196,7 @@ def test_hand_placed_download_is_verified_not_refetched(served, tmp_path, caplog
     _zip(dl / "TINY.zip", {"x": b"y"})
     with caplog.at_level(logging.WARNING):
         acquire_archive("TINY", dl, archives=archives, **FAST)
-    assert (dl / "TINY.zip").read_bytes() == arc.read_bytes() and (dl / "TINY.zip.bad").exists()
+    assert (dl / "TINY.zip").read_bytes() == arc.read_bytes() and (dl / "TINY.zip.bad-1").exists()
     assert "matches no known zip release" in caplog.text
 
 

@@ -220,10 +220,12 @@ def test_init_from_loads_stage1_weights_into_g_and_ema(tmp_path):
     assert tr.meta(0)["provenance"]["init_from"]["path"] == str(stage1)
 
 
-def test_resume_with_other_config_is_refused(tmp_path):
+def test_resume_with_other_config_is_refused_when_asked(tmp_path):
+    # the default (restart, old checkpoint kept aside) is tested in test_resume.py
     Trainer(cfg("fidelity", iters=2), PairSet(), tmp_path, **nets("fidelity")).run()
-    with pytest.raises(ConfigError, match="different config"):
-        Trainer(cfg("fidelity", iters=2, lr=1e-3), PairSet(), tmp_path, **nets("fidelity")).run()
+    with pytest.raises(ConfigError, match=r"written for another training \(changed: recipe \(keys lr, lr_d\)\)"):
+        Trainer(cfg("fidelity", iters=2, lr=1e-3, on_mismatch="refuse"), PairSet(), tmp_path,
+                **nets("fidelity")).run()
 
 
 # -------------------------------------------------------------- divergence

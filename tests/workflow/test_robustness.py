@@ -407,11 +407,364 @@ def _(tmp_path, capsys, caplog):
     return f"TrainingDivergedError: {exc.value}", tmp_path
 
 
+# ------------------------------------------------------------------ a user's own folder
+
+
+@case("hidden-files")
+def _(tmp_path, capsys, caplog):
+    d = folder_with(tmp_path, "._photo.jpg", lambda p: p.write_bytes(b"\x00\x05\x16\x07" + b"\0" * 80))
+    (d / ".DS_Store").write_bytes(b"\0\0\0\1Bud1" + b"\0" * 60)
+    out = tmp_path / "prepared"
+    with caplog.at_level(logging.INFO):
+        code, err = prepare(d, out, capsys)
+    assert code == 0, err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [r["image"] for r in manifest["images"]] == ["good"]
+    assert manifest["skipped_hidden"] == [".DS_Store", "._photo.jpg"]
+    return next(m for m in caplog.messages if "hidden" in m), d
+
+
+def _own_image_note(tmp_path, capsys, caplog, name, save):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    save(d / name)
+    out = tmp_path / "prepared"
+    with caplog.at_level(logging.WARNING):
+        code, err = prepare(d, out, capsys)
+    assert code == 0, err
+    rec = json.loads((out / "manifest.json").read_text())["images"][0]
+    assert rec["conversion"]  # recorded in the manifest, not only logged
+    return next(m for m in caplog.messages if "converted" in m), d
+
+
+@case("exif-orientation")
+def _(tmp_path, capsys, caplog):
+    ex = Image.Exif()
+    ex[0x0112] = 6
+    msg, d = _own_image_note(tmp_path, capsys, caplog, "phone.png",
+                             lambda p: Image.new("RGB", (451, 300), (1, 2, 3)).save(p, exif=ex))
+    with Image.open(tmp_path / "prepared" / "phone.png") as im:
+        assert im.size == (300, 451)
+    return msg, d
+
+
+@case("icc-profile")
+def _(tmp_path, capsys, caplog):
+    from icc_profiles import rgb_profile
+
+    msg, d = _own_image_note(tmp_path, capsys, caplog, "wide.png",
+                             lambda p: Image.new("RGB", (8, 8), (128, 64, 255)).save(p, icc_profile=rgb_profile()))
+    with Image.open(tmp_path / "prepared" / "wide.png") as im:
+        assert im.getpixel((0, 0)) == (188, 137, 255)  # sRGB-encoded linear light, by hand in test_user_folder
+    return msg, d
+
+
+@case("image-too-large")
+def _(tmp_path, capsys, caplog):
+    from test_user_folder import png_header_only
+
+    d = folder_with(tmp_path, "huge.png", lambda p: p.write_bytes(png_header_only(20000, 20000)))
+    return prepare_fails(d, capsys), d
+
+
+# ------------------------------------------------------------------ archives that cannot be read whole
+
+
+@case("archive-corrupt-tar-header")
+def _(tmp_path, capsys, caplog):
+    from test_extract import _flip, _tar_gz_stored, _three
+
+    files = _three()
+    _, gz = _tar_gz_stored(files)
+    (tmp_path / "broken.tar.gz").write_bytes(_flip(_flip(gz, files["b.bin"][100:132]), b"c.bin"))
+    return _extract_refused(tmp_path, tmp_path / "broken.tar.gz"), tmp_path
+
+
+@case("archive-bad-crc")
+def _(tmp_path, capsys, caplog):
+    from test_extract import _flip, _tar_gz_stored, _three
+
+    files = _three()
+    _, gz = _tar_gz_stored(files)
+    (tmp_path / "crc.tar.gz").write_bytes(_flip(gz, files["b.bin"][100:132]))
+    return _extract_refused(tmp_path, tmp_path / "crc.tar.gz"), tmp_path
+
+
+@case("archive-truncated")
+def _(tmp_path, capsys, caplog):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:bz2") as tf:
+        ti = tarfile.TarInfo("a.bin")
+        ti.size = 4096
+        tf.addfile(ti, io.BytesIO(bytes(range(256)) * 16))
+    (tmp_path / "cut.tar.bz2").write_bytes(buf.getvalue()[:-30])
+    return _extract_refused(tmp_path, tmp_path / "cut.tar.bz2"), tmp_path
+
+
+def _patched_zip(tmp_path, name, **patch):
+    from test_extract import _one_member_zip, patch_zip_member
+
+    (tmp_path / name).write_bytes(patch_zip_member(_one_member_zip(), **patch))
+    return _extract_refused(tmp_path, tmp_path / name), tmp_path
+
+
+@case("archive-encrypted-member")
+def _(tmp_path, capsys, caplog):
+    return _patched_zip(tmp_path, "enc.zip", flags=0x1)
+
+
+@case("archive-deflate64-member")
+def _(tmp_path, capsys, caplog):
+    return _patched_zip(tmp_path, "d64.zip", method=9)
+
+
+@case("archive-zstd-member")
+def _(tmp_path, capsys, caplog):
+    if hasattr(zipfile, "ZIP_ZSTANDARD"):
+        pytest.skip("this Python reads Zstandard zip members")
+    return _patched_zip(tmp_path, "zstd.zip", method=93)
+
+
+# ------------------------------------------------------------------ downloads
+
+
+@case("download-html-page")
+def _(tmp_path, capsys, caplog):
+    from httpserver import FileServer
+
+    from debiasqe.data.download import download_first, Mirror
+
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    (srv / "Flickr2K.tar").write_text("<!DOCTYPE html><html><body>Quota exceeded</body></html>\n")
+    with FileServer(srv) as server:
+        with pytest.raises(DebiasqeError) as exc:
+            download_first([Mirror(server.url("Flickr2K.tar"))], tmp_path / "Flickr2K.tar", progress=False,
+                           backoff=0, expect="archive")
+        base = server.url("")
+    assert not (tmp_path / "Flickr2K.tar").exists() and (tmp_path / "Flickr2K.tar.bad-1").is_file()
+    return str(exc.value).replace(base, "<server>/"), tmp_path
+
+
+@case("download-deadline")
+def _(tmp_path, capsys, caplog):
+    from httpserver import FileServer
+
+    from debiasqe.data.download import DownloadError, download
+
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    (srv / "f.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    with FileServer(srv) as server:
+        server.fail_status, server.fail_times, server.retry_after = 503, 5, "120"
+        with pytest.raises(DownloadError) as exc:
+            download(server.url("f.zip"), tmp_path / "f.zip", progress=False, backoff=0, deadline=60)
+        base = server.url("")
+        assert len(server.requests) == 1  # no retry is made that would end after the deadline
+    return str(exc.value).replace(base, "<server>/"), tmp_path
+
+
+# ------------------------------------------------------------------ full disk: checkpoints and image stores
+
+
+class _NthOpenFillsUp:
+    """An ENOSPC injector for ``open`` in one module: the first ``ok`` opens for
+    writing work, later ones accept ``room`` bytes and then raise ENOSPC."""
+
+    def __init__(self, module, ok: int, room: int = 100):
+        self.module, self.ok, self.room = module, ok, room
+
+    def __enter__(self):
+        real_open = open
+
+        def fake(path, mode="r", *args, **kwargs):
+            fh = real_open(path, mode, *args, **kwargs)
+            if "w" not in mode and "a" not in mode:
+                return fh
+            self.ok -= 1
+            return fh if self.ok >= 0 else _FillsUp(fh, self.room)
+
+        self.module.open = fake
+        return self
+
+    def __exit__(self, *exc):
+        del self.module.open
+
+
+def _stores(tmp_path) -> tuple[Path, Path]:
+    from debiasqe.data.patches import write_image_store
+
+    paths = []
+    for k in range(2):
+        p = tmp_path / "png" / f"im{k}.png"
+        p.parent.mkdir(exist_ok=True)
+        Image.fromarray(np.random.RandomState(k).randint(0, 255, (32, 40, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    write_image_store(paths, tmp_path / "s" / "raw.npy", progress=False)
+    write_image_store(paths, tmp_path / "s" / "10.npy", progress=False)
+    return tmp_path / "s" / "raw.npy", tmp_path / "s" / "10.npy"
+
+
+TRAIN_SPEC = {"generator": "dncnn", "recipe": "fidelity", "size": "tiny", "iters": 4, "batch": 2, "patch": 16,
+              "checkpoint_every": 2, "log_every": 1, "device": "cpu", "pretrained": "random"}
+
+
+def _train_cli(tmp_path, out, spec=None) -> int:
+    raw, comp = tmp_path / "s" / "raw.npy", tmp_path / "s" / "10.npy"
+    return cli.main(["train", "--spec", json.dumps(spec or TRAIN_SPEC), "--raw", str(raw), "--comp", str(comp),
+                     "--step", "8", "--output", str(out), "--quiet"])
+
+
+@case("disk-full-checkpoint")
+def _(tmp_path, capsys, caplog):
+    from debiasqe.train import checkpoint as ckpt
+
+    _stores(tmp_path)
+    out = tmp_path / "run"
+    with _NthOpenFillsUp(ckpt, ok=1):  # the step-2 checkpoint fits, the step-4 one does not
+        code = _train_cli(tmp_path, out)
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "Traceback" not in err and "\n" not in err
+    assert ckpt.load(out / "checkpoint.pt")["step"] == 2  # the previous checkpoint, intact
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "train_log.csv"]  # no temp, no model.pt
+    return err, tmp_path
+
+
+@case("disk-full-image-store")
+def _(tmp_path, capsys, caplog):
+    import os as _os
+
+    d = folder_with(tmp_path, "b.png", lambda p: Image.new("RGB", (24, 24)).save(p))
+    code, err = prepare(d, tmp_path / "prepared", capsys)
+    assert code == 0, err
+    real = _os.posix_fallocate
+
+    def full(fd, offset, length):  # the store's blocks cannot be reserved: the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    _os.posix_fallocate = full
+    try:
+        code = cli.main(["patches", "--input", str(tmp_path / "prepared"), "--output",
+                         str(tmp_path / "s" / "raw.npy"), "--quiet"])
+    finally:
+        _os.posix_fallocate = real
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "Traceback" not in err
+    assert list((tmp_path / "s").iterdir()) == []  # no store, no index, no temporary
+    return err, tmp_path
+
+
+# ------------------------------------------------------------------ resuming training
+
+
+@case("checkpoint-empty")
+def _(tmp_path, capsys, caplog):
+    _stores(tmp_path)
+    out = tmp_path / "run"
+    assert _train_cli(tmp_path, out) == 0
+    (out / "checkpoint.pt").write_bytes(b"")  # a crash before the bytes reached the disk
+    (out / "model.pt").unlink()
+    with caplog.at_level(logging.WARNING):
+        assert _train_cli(tmp_path, out) == 0, capsys.readouterr().err
+    assert (out / "checkpoint-unreadable.pt").stat().st_size == 0 and (out / "model.pt").is_file()
+    [msg] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    return msg, tmp_path
+
+
+@case("resume-other-past")
+def _(tmp_path, capsys, caplog):
+    from debiasqe.train import checkpoint as ckpt
+
+    _stores(tmp_path)
+    out = tmp_path / "run"
+    assert _train_cli(tmp_path, out) == 0
+    (out / "model.pt").unlink()  # as Snakemake does before it reruns the job
+    spec = {**TRAIN_SPEC, "seed": 3}
+    with caplog.at_level(logging.WARNING):
+        assert _train_cli(tmp_path, out, spec) == 0
+    assert ckpt.load(out / "checkpoint-step4-before-seed-change.pt")["past"]["seed"] == 0
+    [msg] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    return msg, tmp_path
+
+
+@case("resume-refused")
+def _(tmp_path, capsys, caplog):
+    _stores(tmp_path)
+    out = tmp_path / "run"
+    assert _train_cli(tmp_path, out) == 0
+    (out / "model.pt").unlink()
+    before = sorted(p.name for p in out.iterdir())
+    code = _train_cli(tmp_path, out, {**TRAIN_SPEC, "lr": 1e-3, "on_mismatch": "refuse"})
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and sorted(p.name for p in out.iterdir()) == before
+    return err, tmp_path
+
+
+# ------------------------------------------------------------------ leftovers of killed runs
+
+
+@case("stale-prepare-temp")
+def _(tmp_path, capsys, caplog):
+    d = folder_with(tmp_path, "b.png", lambda p: Image.new("RGB", (24, 24)).save(p))
+    dead = tmp_path / ".prepared.tmp-99999999"  # a pid above any pid_max: its process is gone
+    dead.mkdir()
+    (dead / "half.png").write_bytes(b"x" * 100)
+    with caplog.at_level(logging.INFO):
+        code, err = prepare(d, tmp_path / "prepared", capsys)
+    assert code == 0, err
+    assert not dead.exists()
+    return next(m for m in caplog.messages if "killed prepare" in m), tmp_path
+
+
+@case("stale-snakemake-lock")
+def _(tmp_path, capsys, caplog):
+    from debiasqe.core.stale_lock import main as stale_lock_main
+
+    locks = tmp_path / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.input.lock").write_text("x")
+    (locks / "0.output.lock").write_text("y")
+    assert stale_lock_main([str(tmp_path)]) == 0
+    assert list(locks.iterdir()) == []
+    return capsys.readouterr().err.strip(), tmp_path.resolve()
+
+
+@case("bpgenc-timeout")
+def _(tmp_path, capsys, caplog):
+    import os as _os
+    import stat
+    import sys
+
+    from debiasqe.compress.codecs import bpg
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("bpgenc", "bpgdec"):
+        (tools / name).write_text(f"#!{sys.executable}\nimport time\ntime.sleep(60)\n")
+        (tools / name).chmod(0o755 | stat.S_IEXEC)
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.new("RGB", (16, 16)).save(src / "a.png")
+    saved_path, saved_timeout = _os.environ["PATH"], bpg.TOOL_TIMEOUT_S
+    _os.environ["PATH"] = f"{tools}{_os.pathsep}{saved_path}"
+    bpg.TOOL_TIMEOUT_S = 1
+    try:
+        code = cli.main(["compress", "--codec", "bpg", "--level", "37", "--input", str(src),
+                         "--output", str(tmp_path / "out"), "--codec-options", '{"backend": "bpgenc"}',
+                         "--threads", "1", "--quiet"])
+    finally:
+        _os.environ["PATH"], bpg.TOOL_TIMEOUT_S = saved_path, saved_timeout
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "Traceback" not in err and not (tmp_path / "out" / "rate.csv").exists()
+    return err, tmp_path
+
+
 # ------------------------------------------------------------------ the table
 
 
 def test_every_case_is_documented_and_every_documented_case_is_run():
     assert set(documented()) == set(CASES)
+    assert len(CASES) >= 40
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..core.atomic import remove_stale_temps, write_bytes, write_text
+from ..core.errors import DebiasqeError
 from .codecs import get_codec
 from ..core.imageio import read_rgb, write_png
 from ..core.provenance import base_record
@@ -58,8 +59,11 @@ def _compress_one(args: tuple) -> RateRow:
     png_path = out_dir / "png" / f"{src.stem}.png"
     rgb, _ = read_rgb(src)
     h, w = rgb.shape[:2]
-    enc = codec.encode(rgb, level)
-    decoded = codec.decode(enc.data)
+    try:
+        enc = codec.encode(rgb, level)
+        decoded = codec.decode(enc.data)
+    except DebiasqeError as exc:  # e.g. a tool that timed out: name the image
+        raise type(exc)(f"{src}: {exc}") from None
     if decoded.shape != rgb.shape:
         raise RuntimeError(f"{src}: {codec_name} decoded {decoded.shape}, expected {rgb.shape}")
     write_bytes(bit_path, enc.data)

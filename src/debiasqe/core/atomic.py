@@ -3,12 +3,19 @@
 Writers put their bytes into a temporary file in the destination folder and
 ``os.replace`` it into place, so a job killed halfway never leaves a file that
 looks finished (Snakemake would otherwise take it as an output).
+
+Writes are also durable: the temporary is fsynced before the rename and the
+folder after it, so after a power cut a file is either the old one or the
+complete new one, never an empty "finished" file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
@@ -20,8 +27,59 @@ def _umask() -> int:
     return mask
 
 
-#: temp names are ".<dest name>.<random><TEMP_MARK><suffix>" (see remove_stale_temps)
+def fsync_file(path: str | os.PathLike) -> None:
+    """Flush ``path``'s data to the disk (works on a file opened read-only on POSIX)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Make a rename or a new name in ``folder`` durable; a no-op where the
+    file system cannot fsync a folder (EINVAL, e.g. some network mounts)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+#: temp names are ".<dest name>.p<pid>-<random><TEMP_MARK><suffix>" (see remove_stale_temps)
 TEMP_MARK = ".tmp"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (ours counts)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def _remove_dead_temps(dest: Path) -> None:
+    """Temps of ``dest`` left by a killed writer (its pid is gone): a rerun
+    cleans up after it, even when the stage has no folder of its own."""
+    pat = re.compile(re.escape(f".{dest.name}.p") + r"(\d+)-[^/]*" + re.escape(TEMP_MARK))
+    for p in dest.parent.glob(f".{glob.escape(dest.name)}.p*{TEMP_MARK}*"):
+        m = pat.match(p.name)
+        if m and not pid_alive(int(m.group(1))):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
 
 
 @contextlib.contextmanager
@@ -34,14 +92,18 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     sfx = dest.suffix if suffix is None else suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f"{TEMP_MARK}{sfx}", dir=dest.parent)
+    _remove_dead_temps(dest)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.p{os.getpid()}-", suffix=f"{TEMP_MARK}{sfx}",
+                               dir=dest.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         # mkstemp makes 0600 files; give the result the mode a plain open() would.
         os.chmod(tmp_path, 0o666 & ~_umask())
+        fsync_file(tmp_path)  # the bytes reach the disk before the name does
         os.replace(tmp_path, dest)
+        fsync_dir(dest.parent)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()

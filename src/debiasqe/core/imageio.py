@@ -6,10 +6,21 @@ palette, alpha and 16-bit images are converted and the conversion is
 reported, so nothing changes silently. Networks see :func:`to_tensor`'s
 float [0, 1] and give back :func:`to_uint8`'s rounding (BasicSR's tensor2img).
 The tensor helpers import torch lazily, so the data and compress stages never load it.
+
+Images of a user's own folder (``own=True``) are also turned the way their
+EXIF orientation says and converted from their ICC profile to sRGB (phones
+and cameras rely on both); both are reported. The real datasets (DIV2K,
+Flickr2K) keep their samples exactly as decoded, as the authors' OpenCV
+reader gives them (their PNGs carry neither).
+
+Hidden files (``.DS_Store``, macOS AppleDouble ``._name.jpg``) are not
+images: :func:`scan_images` skips and counts them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import warnings
 from pathlib import Path
@@ -24,34 +35,102 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
+#: default ceiling on an image's size (config ``datasets.<name>.max_megapixels``): Pillow's own
+#: hard limit (2 x MAX_IMAGE_PIXELS = 179 MP), which guards against decompression bombs.
+DEFAULT_MAX_MEGAPIXELS = 179.0
 
-def read_rgb(path: str | Path) -> tuple[np.ndarray, str | None]:
+#: EXIF orientation -> (what a viewer does, numpy transform of an H x W x C array)
+_ORIENT = {
+    2: ("mirrored left-right", lambda a: a[:, ::-1]),
+    3: ("rotated 180°", lambda a: a[::-1, ::-1]),
+    4: ("mirrored top-bottom", lambda a: a[::-1]),
+    5: ("transposed", lambda a: a.transpose(1, 0, 2)),
+    6: ("rotated 90° clockwise", lambda a: np.rot90(a, k=-1)),
+    7: ("transversed", lambda a: a[::-1, ::-1].transpose(1, 0, 2)),
+    8: ("rotated 90° counter-clockwise", lambda a: np.rot90(a, k=1)),
+}
+
+
+@contextlib.contextmanager
+def _own_size_check():
+    """Pillow's bomb check off: read_rgb checks the header's size against its own limit."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def read_rgb(path: str | Path, *, own: bool = False,
+             max_megapixels: float | None = None) -> tuple[np.ndarray, str | None]:
     """Decode ``path`` to uint8 H×W×3 RGB; return (array, note or None).
 
     The note says what conversion happened ("16-bit -> 8-bit", "RGBA -> RGB
-    (alpha dropped)", ...).
+    (alpha dropped)", ...). ``own``: a user's image; apply its EXIF orientation
+    and convert its ICC profile to sRGB (both noted). An image over
+    ``max_megapixels`` (default :data:`DEFAULT_MAX_MEGAPIXELS`) is refused
+    from its header, before any decoding.
     """
     path = Path(path)
+    limit = DEFAULT_MAX_MEGAPIXELS if max_megapixels is None else float(max_megapixels)
     if not path.is_file():
         raise BadImageError(f"{path}: no such image file")
     if path.stat().st_size == 0:
         raise BadImageError(f"{path}: empty file (0 bytes)")
+    notes = []
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                im.load()  # force a full decode so truncation is caught here
-                if im.format == "PNG" and _png_bit_depth(path) == 16 and im.mode == "RGB":
-                    arr, note = _read_png16_rgb(path), "16-bit RGB -> 8-bit RGB (rounded)"
-                else:
-                    arr, note = _to_rgb8(im)
+        with _own_size_check(), Image.open(path) as im:
+            w, h = im.size
+            if w * h > limit * 1e6:
+                raise BadImageError(
+                    f"{path}: {w}x{h} is {w * h / 1e6:.1f} megapixels, over the limit of {limit:g} "
+                    "(raise max_megapixels in the dataset's entry if the image is genuine)")
+            im.load()  # force a full decode so truncation is caught here
+            orientation = im.getexif().get(0x0112, 1) if own else 1
+            icc = im.info.get("icc_profile") if own else None
+            if im.format == "PNG" and _png_bit_depth(path) == 16 and im.mode == "RGB":
+                arr, note = _read_png16_rgb(path), "16-bit RGB -> 8-bit RGB (rounded)"
+                if icc:
+                    notes.append("ICC profile ignored (16-bit)")
+                    icc = None
+            else:
+                if icc and im.mode in ("RGB", "CMYK"):
+                    im, icc_note = _to_srgb(im, icc)
+                    if icc_note:
+                        notes.append(icc_note)
+                arr, note = _to_rgb8(im)
+            if note:
+                notes.insert(0, note)
+            if orientation in _ORIENT:
+                what, turn = _ORIENT[orientation]
+                arr = np.ascontiguousarray(turn(arr))
+                notes.append(f"EXIF orientation {orientation} -> upright ({what})")
     except UnidentifiedImageError:
         raise BadImageError(f"{path}: not an image file Pillow can read") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+    except (OSError, SyntaxError, ValueError) as exc:
         raise BadImageError(f"{path}: cannot decode image ({exc})") from None
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise BadImageError(f"{path}: image has no pixels ({arr.shape[1]}×{arr.shape[0]})")
-    return arr, note
+    return arr, "; ".join(notes) or None
+
+
+def _to_srgb(im: Image.Image, icc: bytes) -> tuple[Image.Image, str | None]:
+    """Convert ``im`` from its embedded profile to sRGB (perceptual); sRGB itself is left alone."""
+    from PIL import ImageCms
+
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        desc = (ImageCms.getProfileDescription(src) or "").strip() or "unnamed"
+    except (OSError, ImageCms.PyCMSError) as exc:
+        return im, f"unreadable ICC profile ignored ({exc})"
+    if "srgb" in desc.lower().replace(" ", ""):
+        return im, None
+    try:
+        out = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    except ImageCms.PyCMSError as exc:
+        return im, f"ICC profile {desc!r} could not be applied ({exc})"
+    return out, f"ICC profile {desc!r} -> sRGB"
 
 
 def _png_bit_depth(path: Path) -> int:
@@ -118,9 +197,26 @@ def to_uint8(x) -> np.ndarray:
     return (x.float().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name."""
+def scan_images(folder: str | Path) -> tuple[list[Path], list[str]]:
+    """(image files directly in ``folder`` sorted by name, hidden files skipped).
+
+    Hidden files (name starting with ``.``: ``.DS_Store``, macOS AppleDouble
+    ``._photo.jpg``, editors' and our own temporaries) are never images.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise BadImageError(f"{folder}: not a folder of images")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    images, hidden = [], []
+    for p in sorted(folder.iterdir()):
+        if not p.is_file():
+            continue
+        if p.name.startswith("."):
+            hidden.append(p.name)
+        elif p.suffix.lower() in IMAGE_SUFFIXES:
+            images.append(p)
+    return images, hidden
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files directly in ``folder``, sorted by name (hidden files skipped)."""
+    return scan_images(folder)[0]

@@ -41,7 +41,7 @@ from .download import Mirror
 from . import remote
 from .demo import DEFAULT_SPLITS, DEMO_IMAGES
 from .extract import MARKER
-from ..core.imageio import list_images, read_rgb, write_png
+from ..core.imageio import read_rgb, scan_images, write_png
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,10 @@ def _items(name: str, spec: dict) -> Iterable[tuple[str, object]]:
             )
         return [(w, DEMO_IMAGES[w]) for w in wanted]
     root = Path(spec["root"]).expanduser()
-    files = list_images(root)
+    files, hidden = scan_images(root)
+    if hidden:
+        log.info("%s: skipped %d hidden file%s (%s)", root, len(hidden), "s" * (len(hidden) != 1),
+                 ", ".join(hidden[:5]) + (", ..." if len(hidden) > 5 else ""))
     if not files:
         raise BadImageError(f"datasets.{name}.root: {root} holds no image files")
     stems = [f.stem for f in files]
@@ -258,19 +261,45 @@ def center_crop(rgb: np.ndarray, max_size: int | None) -> np.ndarray:
     return np.ascontiguousarray(rgb[y : y + th, x : x + tw])
 
 
+def _remove_dead_partials(out_dir: Path) -> None:
+    """Folders ``.NAME.tmp-PID`` of killed prepare jobs (a whole dataset's PNGs each)."""
+    from ..core.atomic import pid_alive
+
+    for p in out_dir.parent.glob(f".{out_dir.name}.tmp-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if p.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
+            log.info("removing %s, left by a killed prepare", p)
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _hidden_files(name: str, spec: dict) -> list[str]:
+    if not spec.get("root") or dataset_source(name, spec) != "folder":
+        return []
+    return scan_images(Path(spec["root"]).expanduser())[1]
+
+
 def prepare_dataset(name: str, spec: dict, out_dir: str | Path, threads: int = 1) -> Path:
-    """Write the dataset's images as RGB PNGs plus manifest.json into out_dir (``threads`` images at once)."""
+    """Write the dataset's images as RGB PNGs plus manifest.json into out_dir (``threads`` images at once).
+
+    A user's folder (``root:`` of a custom dataset): hidden files are skipped
+    (listed in the manifest's ``skipped_hidden``), EXIF orientation is applied
+    and ICC profiles converted to sRGB (noted per image). The real splits'
+    pixels are kept exactly as decoded.
+    """
     out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_partials(out_dir)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    own = dataset_source(name, spec) == "folder"
     try:
         # decoding and PNG encoding release the GIL: threads share the work
         with ThreadPoolExecutor(max(1, threads)) as pool:
-            records = list(pool.map(lambda item: _prepare_image(*item, spec.get("max_size"), tmp),
-                                    _items(name, spec)))
+            records = list(pool.map(lambda item: _prepare_image(*item, spec, own, tmp), _items(name, spec)))
+        extra = {"skipped_hidden": _hidden_files(name, spec)} if own else {}
         manifest = base_record(dataset=name, source=dataset_source(name, spec), images=records,
-                               **_origin(name, spec))
+                               **extra, **_origin(name, spec))
         write_text(tmp / "manifest.json", json.dumps(manifest, indent=2))
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -281,10 +310,10 @@ def prepare_dataset(name: str, spec: dict, out_dir: str | Path, threads: int = 1
     return out_dir
 
 
-def _prepare_image(image: str, source, max_size: int | None, folder: Path) -> dict:
-    """One image as an RGB PNG in ``folder``; its manifest record."""
+def _prepare_image(image: str, source, spec: dict, own: bool, folder: Path) -> dict:
+    """One image as an RGB PNG in ``folder``; its manifest record (``own``: a user's folder)."""
     if isinstance(source, Path):
-        rgb, note = read_rgb(source)
+        rgb, note = read_rgb(source, own=own, max_megapixels=spec.get("max_megapixels"))
         origin = str(source)
     else:
         rgb, note = np.asarray(source(), dtype=np.uint8), None
@@ -294,7 +323,7 @@ def _prepare_image(image: str, source, max_size: int | None, folder: Path) -> di
         origin = f"scikit-image:{image}"
     if note:
         log.warning("%s: converted %s", origin, note)
-    rgb = center_crop(rgb, max_size)
+    rgb = center_crop(rgb, spec.get("max_size"))
     write_png(folder / f"{image}.png", rgb)
     return {"image": image, "source": origin, "width": int(rgb.shape[1]), "height": int(rgb.shape[0]),
             "conversion": note}

@@ -3,12 +3,18 @@
 ``download(url, dest, ...)`` streams into ``dest.part`` beside the final
 file, resumes a partial ``.part`` with an HTTP ``Range`` request (a server
 that answers 200 instead of 206 is handled by starting over), retries
-connection errors and timeouts with exponential backoff, verifies size and
+connection errors and timeouts with exponential backoff (capped at
+``max_backoff``, and at least what a ``Retry-After`` header asks), gives up
+when the next retry would pass an overall ``deadline``, verifies size and
 checksum, and only then renames the file onto ``dest``. A file that fails
-verification is moved to ``dest.bad`` and :class:`IntegrityError` is raised
+verification is moved to ``dest.bad-N`` (the first free N: earlier bad files
+are kept for inspection) and :class:`IntegrityError` is raised
 naming the url, the file, the expected and the actual value. There is no
 silent success: with no size and no checksum given the file is accepted but
-a warning says it is unverified (and logs its sha256 so it can be pinned).
+a warning says it is unverified (and logs its sha256 so it can be pinned);
+with ``expect="archive"`` such a file must at least look like an archive
+(zip, tar, gzip, bzip2, xz signature): an HTML error page served with
+status 200 is refused.
 
 ``download_first(mirrors, dest)`` tries mirrors in order; each mirror carries
 its own checksum and size because mirror files can differ (e.g. Flickr2K's
@@ -110,10 +116,37 @@ def check_file(path: str | os.PathLike, *, sha256: str | None = None, md5: str |
     return digests
 
 
+def bad_path(dest: str | os.PathLike) -> Path:
+    """``NAME.bad-N`` for the first N not taken: a file that failed verification goes there."""
+    dest = Path(dest)
+    n = 1
+    while (bad := dest.with_name(f"{dest.name}.bad-{n}")).exists():
+        n += 1
+    return bad
+
+
 def _move_aside(path: Path, dest: Path) -> Path:
-    bad = dest.with_name(dest.name + ".bad")
+    bad = bad_path(dest)
     os.replace(path, bad)
     return bad
+
+
+_ARCHIVE_MAGIC = ((b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"), (b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"),
+                  (b"\xfd7zXZ\x00", "xz"), (b"7z\xbc\xaf\x27\x1c", "7z"))
+
+
+def not_an_archive(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be an archive (an HTML page, unknown bytes), or None if it may be one."""
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    if any(head.startswith(m) for m, _ in _ARCHIVE_MAGIC) or head[257:262] == b"ustar":
+        return None
+    low = head.lstrip().lower()
+    if low.startswith((b"<!doctype html", b"<html")) or b"<html" in low[:256]:
+        return "an HTML page, e.g. the mirror's error or login page"
+    if not head:
+        return "an empty file"
+    return f"unknown content starting with {head[:16]!r}"
 
 
 def _part_paths(dest: Path) -> tuple[Path, Path]:
@@ -121,7 +154,28 @@ def _part_paths(dest: Path) -> tuple[Path, Path]:
 
 
 class _Retryable(Exception):
-    """Internal: an attempt failed in a way worth retrying."""
+    """Internal: an attempt failed in a way worth retrying (``retry_after``: seconds the server asked)."""
+
+    def __init__(self, msg: str, retry_after: float | None = None):
+        super().__init__(msg)
+        self.retry_after = retry_after
+
+
+def _retry_after(headers) -> float | None:
+    """A ``Retry-After`` header (seconds or an HTTP date) in seconds from now, or None."""
+    value = (headers.get("Retry-After") if headers is not None else None) or ""
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    import email.utils
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
@@ -156,7 +210,7 @@ def _attempt(url: str, part: Path, size: int | None, timeout: float, progress: b
             part.unlink()
             raise _Retryable(f"HTTP 416 at offset {offset}") from e
         if e.code in _RETRY_STATUS:
-            raise _Retryable(f"HTTP {e.code} {e.reason}") from e
+            raise _Retryable(f"HTTP {e.code} {e.reason}", _retry_after(e.headers)) from e
         raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from e
     except urllib.error.URLError as e:
         if isinstance(e.reason, (FileNotFoundError, PermissionError)):  # file:// urls
@@ -204,7 +258,10 @@ def _attempt(url: str, part: Path, size: int | None, timeout: float, progress: b
                         raise _Retryable(f"connection lost at byte {written}: {type(e).__name__}: {e}") from e
                     if not block:
                         break
-                    fh.write(block)
+                    try:
+                        fh.write(block)
+                    except OSError as e:  # a full disk: name the file (its data is kept for a resume)
+                        raise OSError(e.errno, e.strerror or str(e), str(part)) from e
                     written += len(block)
                     bar.update(len(block))
                 fh.flush()
@@ -220,15 +277,20 @@ def _attempt(url: str, part: Path, size: int | None, timeout: float, progress: b
 
 def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, md5: str | None = None,
              size: int | None = None, retries: int = 5, timeout: float = 60, progress: bool = True,
-             backoff: float = 1.0) -> Path:
+             backoff: float = 1.0, max_backoff: float = 60.0, deadline: float | None = 12 * 3600.0,
+             expect: str | None = None) -> Path:
     """Fetch ``url`` to ``dest``, resuming, retrying and verifying; return ``dest``.
 
     - An existing ``dest`` that verifies is returned without any request; one
-      that fails verification is moved to ``dest.bad`` and fetched again.
+      that fails verification is moved to ``dest.bad-N`` and fetched again.
     - ``retries`` bounds the failed attempts that made no new progress; the
-      wait before retry k is ``backoff * 2**(k-1)`` seconds.
+      wait before retry k is ``backoff * 2**(k-1)`` seconds, at most
+      ``max_backoff``, at least the server's ``Retry-After``; ``deadline``
+      (seconds since the call, None: none) ends the retries whatever the
+      progress: a retry that would start after it is not made.
+    - ``expect="archive"``: an unverified file must look like an archive.
     - HTTP errors other than 408/425/429/5xx fail at once (DownloadError).
-    - Size/checksum mismatch: the file goes to ``dest.bad`` and
+    - Size/checksum mismatch: the file goes to ``dest.bad-N`` and
       IntegrityError names the url, the file, expected and actual values.
     """
     dest = Path(dest)
@@ -261,6 +323,7 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, md
 
     failures = 0
     best = part.stat().st_size if part.exists() else 0
+    started = time.monotonic()
     while True:
         try:
             _attempt(url, part, size, timeout, progress)
@@ -281,7 +344,13 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, md
                     with contextlib.suppress(FileNotFoundError):
                         part_meta.unlink()
                 raise DownloadError(f"{url}: giving up after {retries} retries: {e}{kept}") from None
-            wait = backoff * 2 ** (failures - 1)
+            wait = min(backoff * 2 ** (failures - 1), max_backoff)
+            if e.retry_after is not None:
+                wait = max(wait, e.retry_after)
+            if deadline is not None and time.monotonic() - started + wait > deadline:
+                kept = f" (partial data kept in {part})" if part.exists() else ""
+                raise DownloadError(f"{url}: giving up, the next retry (in {wait:g} s) would start after the "
+                                    f"deadline of {deadline:g} s: {e}{kept}") from None
             log.warning("%s: %s; retry %d/%d in %.1fs", url, e, failures, retries, wait)
             time.sleep(wait)
 
@@ -295,6 +364,12 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, md
             part_meta.unlink()
         raise IntegrityError(f"{e}; moved to {bad}") from None
     if not (sha256 or md5 or size is not None):
+        problem = not_an_archive(part) if expect == "archive" else None
+        if problem:
+            bad = _move_aside(part, dest)
+            with contextlib.suppress(FileNotFoundError):
+                part_meta.unlink()
+            raise IntegrityError(f"{url}: the reply is not an archive but {problem}; moved to {bad}")
         log.warning("%s: no size or checksum known; accepted UNVERIFIED (sha256 %s, %d bytes)",
                     url, digests["sha256"], part.stat().st_size)
     else:

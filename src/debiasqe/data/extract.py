@@ -15,6 +15,12 @@
   extraction leaves nothing that looks complete (stale partial folders of the
   same target are removed by the next run).
 - The format is sniffed from the content, not the file name.
+- An archive that cannot be read whole is refused with nothing extracted:
+  zip members that are encrypted or use a method Python cannot decode
+  (Deflate64, Zstandard, PPMd...) are refused before anything is written;
+  a compressed tar is read to its very end, so a corrupt header (which
+  ``tarfile`` takes for the end of the archive) or a wrong gzip/bzip2/xz
+  checksum is caught before the extraction is renamed into place.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import lzma
 import os
 import posixpath
 import shutil
@@ -66,8 +73,13 @@ def archive_format(path: str | os.PathLike) -> str:
     try:
         if tarfile.is_tarfile(path):
             return "tar"
-    except (OSError, tarfile.TarError, EOFError, zlib.error) as e:
+    except (OSError, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as e:
         raise ArchiveError(f"{path}: truncated or corrupt archive: {type(e).__name__}: {e}") from e
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    for magic, kind in ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ", "xz")):
+        if head.startswith(magic):
+            raise ArchiveError(f"{path}: corrupt or truncated {kind} file (no readable tar archive in it)")
     raise ArchiveError(f"{path}: not a zip or tar archive")
 
 
@@ -142,6 +154,50 @@ def _check(archive: Path, members: list[_Member]) -> None:
             _link_inside(archive, m.name, m.link or "", relative_to_member=False)
 
 
+#: zip compression methods by number (APPNOTE 4.4.5) for messages
+ZIP_METHODS = {0: "Stored", 1: "Shrink", 6: "Implode", 8: "Deflate", 9: "Deflate64", 12: "BZIP2", 14: "LZMA",
+               93: "Zstandard", 95: "xz", 97: "WavPack", 98: "PPMd", 99: "AES encryption"}
+_ZIP_READABLE = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA} | (
+    {zipfile.ZIP_ZSTANDARD} if hasattr(zipfile, "ZIP_ZSTANDARD") else set())
+_UNPACK_HINT = "unpack it with 7-Zip or unzip and give the folder as the dataset's root:"
+
+
+def _check_zip_readable(archive: Path, chosen: list[_Member]) -> None:
+    """Refuse members Python's zipfile cannot read, before anything is written."""
+    for m in chosen:
+        info = m.ref
+        if m.kind != "file" or not isinstance(info, zipfile.ZipInfo):
+            continue
+        if info.flag_bits & 0x1 or info.compress_type == 99:
+            raise ArchiveError(f"{archive}: member {m.name!r} is encrypted (password-protected); {_UNPACK_HINT}")
+        if info.compress_type not in _ZIP_READABLE:
+            method = ZIP_METHODS.get(info.compress_type, "unknown")
+            raise ArchiveError(f"{archive}: member {m.name!r} is compressed with {method} (method "
+                               f"{info.compress_type}), which Python's zipfile cannot read; {_UNPACK_HINT}")
+
+
+def _check_tar_end(archive: Path, tf: tarfile.TarFile) -> None:
+    """Read a tar archive past the point where ``tarfile`` stopped listing it, to its end.
+
+    ``tarfile`` ends the listing at the first header it cannot parse (a
+    corrupt one included) and never reaches the end of a compressed stream,
+    where gzip/bzip2/xz check their CRC. After the end-of-archive blocks only
+    zeros may follow.
+    """
+    fobj = tf.fileobj
+    try:
+        fobj.seek(tf.offset)
+        pos = tf.offset
+        while block := fobj.read(512):  # tar blocks: a bad header shows before the stream's CRC
+            if block.strip(b"\0"):
+                at = pos + len(block) - len(block.lstrip(b"\0"))
+                raise ArchiveError(f"{archive}: corrupt tar header at byte {at} (tar would silently stop "
+                                   "there, dropping the rest); nothing extracted")
+            pos += len(block)
+    except _READ_ERRORS as e:
+        raise ArchiveError(f"{archive}: corrupt or truncated archive ({e}); nothing extracted") from e
+
+
 def _clean_stale(target: Path) -> None:
     for p in target.parent.glob(f".{target.name}.partial-*"):
         log.info("removing stale partial extraction %s", p)
@@ -177,10 +233,12 @@ def extract_archive(archive: str | os.PathLike, target: str | os.PathLike, *, ma
             else:
                 handle = stack.enter_context(tarfile.open(archive, "r:*"))
                 members = list(_tar_members(archive, handle))
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
+        except _READ_ERRORS as e:
             raise ArchiveError(f"{archive}: cannot read archive: {e}") from e
         _check(archive, members)
         chosen = [m for m in members if include is None or include(m.name)]
+        if fmt == "zip":
+            _check_zip_readable(archive, chosen)
         declared = sum(m.size for m in chosen if m.kind == "file")
         if declared > max_bytes:
             raise ArchiveError(f"{archive}: unpacks to {declared} bytes, over the ceiling of {max_bytes} "
@@ -221,12 +279,18 @@ def extract_archive(archive: str | os.PathLike, target: str | os.PathLike, *, ma
                                     raise ArchiveError(
                                         f"{archive}: member {m.name!r} pushes the unpacked size over the "
                                         f"ceiling of {max_bytes} bytes (sizes in the archive lie)")
-                                out.write(block)
+                                try:
+                                    out.write(block)
+                                except OSError as e:  # a full disk: name where, keep nothing
+                                    raise ArchiveError(f"{archive}: cannot write {target}/{m.name}: "
+                                                       f"{e.strerror or e}; nothing extracted") from e
                                 bar.update(len(block))
                     if written > max_bytes:
                         raise ArchiveError(f"{archive}: member {m.name!r} pushes the unpacked size over "
                                            f"the ceiling of {max_bytes} bytes")
                     os.chmod(dest, 0o644)
+            if fmt == "tar":
+                _check_tar_end(archive, handle)
             record = {"archive": str(archive), "archive_bytes": archive.stat().st_size, "format": fmt,
                       "members": len(chosen), "unpacked_bytes": written}
             (tmp / MARKER).write_text(json.dumps(record, indent=1) + "\n")
@@ -238,7 +302,7 @@ def extract_archive(archive: str | os.PathLike, target: str | os.PathLike, *, ma
     return target
 
 
-_READ_ERRORS = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError)
+_READ_ERRORS = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError, lzma.LZMAError)
 
 
 def _open_member(archive: Path, handle, fmt: str, m: _Member):

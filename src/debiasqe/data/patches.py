@@ -32,6 +32,7 @@ compressed stores (all levels of a codec) it indexes ``(level, patch)``.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import logging
 import os
@@ -123,6 +124,10 @@ def write_image_store(image_paths: Sequence[str | os.PathLike], out_npy: str | o
     # pass 2: decode each image into its slice of the memory map
     with atomic_path(out_npy) as tmp:
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(total,))
+        # The map is a sparse file: without reserving its blocks, a full disk would
+        # surface as SIGBUS on some later page write. Reserve them now: ENOSPC here.
+        with open(tmp, "r+b") as fh:
+            _preallocate(fh.fileno(), os.fstat(fh.fileno()).st_size)
         for path, e in zip(tqdm(paths, desc=f"store {out_npy.name}", unit="img", disable=not progress,
                                 leave=False), entries, strict=True):
             with _open_rgb(path) as img:
@@ -133,15 +138,43 @@ def write_image_store(image_paths: Sequence[str | os.PathLike], out_npy: str | o
             if arr.shape != (e["height"], e["width"], 3):
                 raise BadImageError(f"{path}: decoded shape {arr.shape} differs from its header")
             mm[e["offset"]:e["offset"] + arr.size] = arr.reshape(-1)
+            # the pixels' digest: what a training checkpoint's fingerprint compares (store_digest)
+            e["sha256"] = hashlib.sha256(np.ascontiguousarray(arr).data).hexdigest()
         mm.flush()
         del mm
     index = {"format": INDEX_FORMAT, "npy": out_npy.name, "count": len(entries), "bytes": total,
              "images": entries, "provenance": base_record()}
     if grid is not None:
         index["grid"] = {"patch": int(grid[0]), "step": int(grid[1])}
-    write_text(out_index, json.dumps(index) + "\n")
+    try:
+        write_text(out_index, json.dumps(index) + "\n")
+    except BaseException:
+        out_npy.unlink(missing_ok=True)  # a store without its index is not a finished output
+        raise
     log.info("%s: %d images, %d bytes", out_npy, len(entries), total)
     return len(entries)
+
+
+def _preallocate(fd: int, size: int) -> None:
+    if size and hasattr(os, "posix_fallocate"):
+        os.posix_fallocate(fd, 0, size)
+
+
+def store_digest(index_path: str | os.PathLike) -> str:
+    """A cheap digest of an image store's contents, from its index alone.
+
+    Stores written since the index records each image's pixel sha256: the
+    digest covers names, sizes and those hashes (equal pixels, equal digest,
+    whenever the store was rebuilt). Older indexes: the index file's sha256
+    (a rebuilt store then counts as changed).
+    """
+    path = Path(index_path)
+    index = read_index(path)
+    images = index.get("images") or []
+    if images and all("sha256" in e for e in images):
+        rows = [[e["name"], e["height"], e["width"], e["sha256"]] for e in images]
+        return "pixels:" + hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+    return "index:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def extract_patches(image_paths: Sequence[str | os.PathLike], patch: int, step: int,
@@ -324,6 +357,7 @@ class PairedPatchDataset(_TorchDataset):
                  comp_index: Sequence[str | os.PathLike] | str | os.PathLike | None = None,
                  seed: int = 0, use_hflip: bool = True, use_rot: bool = True):
         self.raw_npy = Path(raw_npy)
+        self.raw_index = index_path_for(self.raw_npy) if raw_index is None else Path(raw_index)
         comps = [comp_npy] if isinstance(comp_npy, (str, os.PathLike)) else list(comp_npy)
         if not comps:
             raise ConfigError(f"{raw_npy}: no compressed image stores given")
@@ -333,6 +367,7 @@ class PairedPatchDataset(_TorchDataset):
         else:
             comp_idx = [comp_index] if isinstance(comp_index, (str, os.PathLike)) else list(comp_index)
             comp_idx = [Path(c) for c in comp_idx]
+        self.comp_index = comp_idx
         if len(comp_idx) != len(self.comp_npy):
             raise ConfigError(f"{len(comp_idx)} compressed indexes for {len(self.comp_npy)} stores")
         raw_idx = index_path_for(self.raw_npy) if raw_index is None else Path(raw_index)
@@ -352,6 +387,13 @@ class PairedPatchDataset(_TorchDataset):
         self.epoch = 0
         self.use_hflip, self.use_rot = use_hflip, use_rot
         self._arrays: tuple[list[np.ndarray], list[list[np.ndarray]]] | None = None
+
+    def fingerprint(self) -> dict:
+        """What this dataset feeds a trainer, for its resume check: the stores'
+        contents (:func:`store_digest`) and the patch grid."""
+        return {"raw store": store_digest(self.raw_index),
+                "compressed stores": [store_digest(i) for i in self.comp_index],
+                "patch grid": f"{self.patch}/{self.step}"}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)

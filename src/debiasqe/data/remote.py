@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .download import Mirror, check_file, download_first, read_source_record, write_source_record
+from .download import Mirror, bad_path, check_file, download_first, read_source_record, write_source_record
 from ..core.errors import ConfigError, DebiasqeError, IntegrityError
 from .extract import ArchiveError, GiB, archive_format, extract_archive
 
@@ -223,7 +223,9 @@ def acquire_archive(archive_name: str, downloads_dir: str | os.PathLike,
     ``downloads_dir/<filename>``) from
     ``mirrors`` (config ``mirrors:``; default: the registry's) in order. A
     file put there by hand is verified like a local archive first; if it
-    fails it is moved to ``<file>.bad`` and downloaded again.
+    fails it is moved to ``<file>.bad-N`` and downloaded again. A mirror
+    without a checksum must at least send something that looks like an
+    archive (not an HTML page).
     """
     arc = get_archive(archive_name, archives)
     mirrors = tuple(mirrors) if mirrors is not None else arc.mirrors
@@ -238,14 +240,14 @@ def acquire_archive(archive_name: str, downloads_dir: str | os.PathLike,
         try:
             mirror, verified = verify_local_archive(dest, mirrors, progress=progress)
         except (IntegrityError, ArchiveError) as e:
-            bad = dest.with_name(dest.name + ".bad")
+            bad = bad_path(dest)
             os.replace(dest, bad)
             log.warning("%s; moved to %s, downloading", e, bad)
         else:
             write_source_record(dest, mirror, verified)
             return dest
     return download_first(mirrors, dest, retries=retries, timeout=timeout, progress=progress,
-                          backoff=backoff)
+                          backoff=backoff, expect="archive")
 
 
 def _wanted_names(archive_name: str, splits: Mapping[str, Split]) -> set[str]:

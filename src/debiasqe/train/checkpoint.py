@@ -15,13 +15,15 @@ are stored as tensors and plain Python containers only.
 
 from __future__ import annotations
 
+import io
+import os
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..core.atomic import atomic_path
+from ..core.atomic import atomic_path, fsync_dir
 from ..core.errors import ConfigError
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -29,15 +31,75 @@ MODEL_NAME = "model.pt"
 DISCRIMINATOR_NAME = "discriminator.pt"  # GAN recipes: the final discriminator (realism scores)
 
 
-def save(path: str | Path, obj: dict) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename."""
+class _Writer(io.RawIOBase):
+    """A file object for torch.save that remembers the OSError of a failed
+    write: torch turns it into a RuntimeError that names neither the file nor
+    the cause (a full disk)."""
+
+    def __init__(self, fh):
+        self.fh, self.error = fh, None
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        try:
+            return self.fh.write(b)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self):
+        self.fh.flush()
+
+
+def save(path: str | Path, obj: dict, *, keep_previous: bool = False) -> None:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then rename.
+
+    A failed write (full disk) raises ``OSError`` naming ``path``; ``path``
+    keeps its previous content and no temporary is left. With
+    ``keep_previous`` the file being replaced becomes :func:`previous_path`
+    (the fallback when a crash leaves ``path`` unreadable).
+    """
+    path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        # Through a file object the archive's inner folder is always "archive",
-        # not the (random) temporary name: equal checkpoints are equal bytes.
-        torch.save(obj, fh)
+        writer = _Writer(fh)
+        try:
+            # Through a file object the archive's inner folder is always "archive",
+            # not the (random) temporary name: equal checkpoints are equal bytes.
+            torch.save(obj, writer)
+            fh.flush()
+        except RuntimeError as exc:
+            if writer.error is None:
+                raise
+            err = writer.error
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from exc
+        if keep_previous and path.is_file():
+            os.replace(path, previous_path(path))
+
+
+def previous_path(path: str | Path) -> Path:
+    """``checkpoint.pt`` -> ``checkpoint.prev.pt``: the checkpoint before the last one."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def set_aside(path: str | Path, label: str) -> Path:
+    """Rename ``path`` to ``{stem}-{label}{suffix}`` beside it (``-2``, ``-3``... if
+    taken) and return the new path: nothing a user trained is deleted."""
+    path = Path(path)
+    n, new = 1, path.with_name(f"{path.stem}-{label}{path.suffix}")
+    while new.exists():
+        n += 1
+        new = path.with_name(f"{path.stem}-{label}-{n}{path.suffix}")
+    os.replace(path, new)
+    fsync_dir(path.parent)
+    return new
 
 
 def load(path: str | Path, map_location="cpu") -> dict:
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise ConfigError(f"{path}: not a readable debiasqe checkpoint (empty file, 0 bytes)")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:

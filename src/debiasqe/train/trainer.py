@@ -26,6 +26,7 @@ import contextlib
 import copy
 import csv
 import io
+import logging
 import math
 import random
 import sys
@@ -59,6 +60,7 @@ from .recipes import RECIPES, recipe
 from .usm import usm_sharp
 
 LOG_NAME = "train_log.csv"
+log = logging.getLogger(__name__)
 
 #: Method-config keys beyond the recipe's own (which may all be overridden).
 GENERAL_DEFAULTS: dict = {
@@ -83,12 +85,16 @@ GENERAL_DEFAULTS: dict = {
     "num_workers": 0,
     "pretrained": "required",   # VGG weights policy: required | auto | random
     "progress": True,
+    "on_mismatch": "restart",   # checkpoint of another past: restart (kept aside) | refuse
 }
 #: keys the config schema may carry that the trainer does not use (``init`` names the
 #: stage-1 method; the caller turns it into ``init_from``, a path).
 IGNORED_KEYS = {"name", "label", "description", "train_per", "stage", "paper_name", "init", "evaluate"}
 #: keys that may change between a run and its resumption.
-RUNTIME_KEYS = {"device", "num_workers", "checkpoint_every", "log_every", "progress", "compile", "init_from"}
+RUNTIME_KEYS = {"device", "num_workers", "checkpoint_every", "log_every", "progress", "compile", "init_from",
+                "on_mismatch"}
+#: config keys that define the networks (a change is reported as "network", not "recipe").
+NETWORK_KEYS = {"generator", "size", "generator_args", "d_size", "discriminator"}
 
 
 # ----------------------------------------------------------------- config
@@ -122,6 +128,8 @@ def resolve_config(method: dict) -> dict:
         need(isinstance(cfg[k], int) and cfg[k] > 0, f"{k} must be a positive integer, got {cfg[k]!r}")
     need(isinstance(cfg["num_workers"], int) and cfg["num_workers"] >= 0, "num_workers must be >= 0")
     need(isinstance(cfg["seed"], int) and cfg["seed"] >= 0, "seed must be an integer >= 0")
+    need(cfg["on_mismatch"] in ("restart", "refuse"),
+         f"on_mismatch must be restart or refuse, got {cfg['on_mismatch']!r}")
     need(cfg["amp"] in ("bf16", "none"), f"amp must be bf16 or none, got {cfg['amp']!r}")
     need(isinstance(cfg["usm_gt"], bool), f"usm_gt must be true or false, got {cfg['usm_gt']!r}")
     need(cfg["pretrained"] in ("required", "auto", "random"), "pretrained must be required, auto or random")
@@ -166,6 +174,34 @@ def resolve_config(method: dict) -> dict:
 
 def _fingerprint(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if k not in RUNTIME_KEYS}
+
+
+def _shapes_digest(*nets: nn.Module | None) -> str:
+    """sha256 of the networks' parameter names, shapes and dtypes (their architecture)."""
+    import hashlib
+
+    rows = [[i, k, list(v.shape), str(v.dtype)] for i, n in enumerate(nets) if n is not None
+            for k, v in n.state_dict().items()]
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def _what_changed(mine: dict, theirs: dict | None) -> list[str]:
+    """The ingredients of two training fingerprints that differ, for one warning line."""
+    if not isinstance(theirs, dict):
+        return ["unknown (the checkpoint records no fingerprint)"]
+    out = []
+    for key in mine:
+        a, b = theirs.get(key), mine[key]
+        if a == b:
+            continue
+        if key == "recipe" and isinstance(a, dict):
+            keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            out.append(f"recipe (keys {', '.join(keys)})")
+        elif key in ("seed", "patch grid"):
+            out.append(f"{key} ({a} -> {b})")
+        else:
+            out.append(key)
+    return out
 
 
 # ------------------------------------------------------------------- data
@@ -413,6 +449,7 @@ class Trainer:
                 raise ConfigError(f"init_from: {cfg['init_from']} does not fit generator "
                                   f"{cfg['generator']!r} ({str(exc).splitlines()[0]})") from None
             self.init_from = {"path": str(cfg["init_from"]), "sha256": sha256_file(cfg["init_from"])}
+        self.past = self._past()
 
         for net in (self.G, self.D, self.F):
             if net is not None:
@@ -558,10 +595,77 @@ class Trainer:
 
     # -- state ----------------------------------------------------------------
 
+    def _past(self) -> dict:
+        """Everything that determines the training, as a resume checks it: the
+        resolved recipe, the networks, the seed, the stage-1 model's sha256 and
+        the data (image stores' pixel digests and patch grid, when the dataset
+        can tell: ``dataset.fingerprint()``)."""
+        conf = _plain(_fingerprint(self.cfg))
+        fp = getattr(self.dataset, "fingerprint", None)
+        data = fp() if callable(fp) else {}
+        return {
+            "recipe": {k: v for k, v in conf.items() if k not in NETWORK_KEYS and k != "seed"},
+            "network": {"config": {k: conf.get(k) for k in sorted(NETWORK_KEYS)},
+                        "parameters": _shapes_digest(self.G, self.D)},
+            "seed": conf["seed"],
+            "stage-1 model": self.init_from["sha256"] if self.init_from else None,
+            "raw store": data.get("raw store"),
+            "compressed stores": data.get("compressed stores"),
+            "patch grid": data.get("patch grid"),
+        }
+
+    def _resume_from(self, ckpt_path: Path) -> dict | None:
+        """The checkpoint state to resume from, or None to start at step 0.
+
+        An unreadable ``checkpoint.pt`` (empty after a crash, corrupt) is set
+        aside and the previous one (``checkpoint.prev.pt``) is tried; one of
+        another past (:meth:`_past` differs) is set aside under a name saying
+        so and training restarts, or, with ``on_mismatch: refuse``, stops.
+        Each case logs one warning line; nothing is deleted.
+        """
+        prev = ckpt.previous_path(ckpt_path)
+        candidates = [p for p in (ckpt_path, prev) if p.is_file()]
+        for i, path in enumerate(candidates):
+            try:
+                s = ckpt.load(path)
+                if not isinstance(s, dict) or "step" not in s:
+                    raise ConfigError(f"{path}: not a readable debiasqe checkpoint (no step)")
+            except ConfigError as exc:
+                kept = ckpt.set_aside(path, "unreadable")
+                rest = candidates[i + 1:]
+                nxt = f"trying {rest[0].name}" if rest else "restarting from step 0"
+                log.warning("%s; kept as %s, %s", str(exc).rstrip("."), kept.name, nxt)
+                continue
+            changed = _what_changed(self.past, s.get("past"))
+            if not changed:
+                if path != ckpt_path:
+                    log.warning("%s: resuming from the previous checkpoint %s (step %d)",
+                                ckpt_path, path.name, int(s["step"]))
+                return s
+            what = "; ".join(changed)
+            if self.cfg["on_mismatch"] == "refuse":
+                raise ConfigError(f"{path}: written for another training (changed: {what}); "
+                                  "training.on_mismatch is 'refuse': move it away to start over")
+            label = "before-" + "+".join(c.split(" (")[0].replace(" ", "-") for c in changed) + "-change"
+            kept = [ckpt.set_aside(p, f"step{int(s['step']) if p == path else self._step_of(p)}-{label}")
+                    for p in candidates[i:]]
+            log.warning("%s: written for another training (changed: %s); restarting from step 0, "
+                        "old checkpoint kept as %s", path, what, ", ".join(k.name for k in kept))
+            return None
+        return None
+
+    @staticmethod
+    def _step_of(path: Path) -> str:
+        try:
+            return str(int(ckpt.load(path)["step"]))
+        except Exception:  # noqa: BLE001 - only for a name
+            return "unknown"
+
     def state(self, step: int) -> dict:
         s = {
             "step": step,
             "config": _plain(_fingerprint(self.cfg)),
+            "past": self.past,
             "generator": self.G.state_dict(),
             "ema": self.ema.state_dict(),
             "opt_g": self.opt_g.state_dict(),
@@ -624,9 +728,10 @@ class Trainer:
         ckpt_path = self.out_dir / ckpt.CHECKPOINT_NAME
         model_path = self.out_dir / ckpt.MODEL_NAME
         start = 0
-        if ckpt_path.is_file():
-            start = self.load_state(ckpt.load(ckpt_path))
-        last_good = start if ckpt_path.is_file() else None
+        resume = self._resume_from(ckpt_path)
+        if resume is not None:
+            start = self.load_state(resume)
+        last_good = start if resume is not None else None
         iters = c["iters"]
 
         data = CropAugment(self.dataset, c["patch"], c["augment"])
@@ -668,7 +773,7 @@ class Trainer:
                     bar.set_postfix({k: f"{row[k]:.3g}" for k in self.terms[:4]}, refresh=False)
                 bar.update(1)
                 if step % c["checkpoint_every"] == 0 and step < iters:
-                    ckpt.save(ckpt_path, self.state(step))
+                    ckpt.save(ckpt_path, self.state(step), keep_previous=True)
                     last_good = step
                 t0 = time.perf_counter()
         finally:
@@ -676,11 +781,13 @@ class Trainer:
             log.close()
         if step != iters:  # pragma: no cover - the sampler yields exactly iters - start batches
             raise RuntimeError(f"training stopped at step {step} of {iters}")
-        ckpt.save(ckpt_path, self.state(step))
+        ckpt.save(ckpt_path, self.state(step), keep_previous=True)
         ckpt.save(model_path, {"state_dict": self.ema.state_dict(), "meta": self.meta(step)})
         if self.D is not None:  # the realism scores (Tables 1-2) read the final discriminator
             ckpt.save(self.out_dir / ckpt.DISCRIMINATOR_NAME,
                       {"state_dict": self.D.state_dict(), "meta": self.meta(step)})
+        # the fallback is not needed once the final checkpoint and model.pt are on disk (halves their space)
+        ckpt.previous_path(ckpt_path).unlink(missing_ok=True)
         return model_path
 
 

@@ -144,6 +144,10 @@ class BpgCodec(Codec):
                 f"{pillow_heif.__version__} (x265 ipratio 1, rate = HEVC payload)")
 
 
+#: seconds one bpgenc/bpgdec call may take (HM at jctvc on a 2K image takes about a minute)
+TOOL_TIMEOUT_S = 900.0
+
+
 def encode_libheif(rgb: np.ndarray, level: int, params: dict | None = None) -> Encoded:
     """HEVC intra at QP ``level`` through pillow-heif / x265 with ``params`` (default
     ``X265_PARAMS``); the rate counts the HEVC payload only."""
@@ -163,7 +167,13 @@ def encode_libheif(rgb: np.ndarray, level: int, params: dict | None = None) -> E
 
 
 def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    from ...core.errors import DebiasqeError
+
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise DebiasqeError(f"{Path(cmd[0]).name} did not finish within {TOOL_TIMEOUT_S:g} s; killed "
+                            "(a hung encoder, or one far slower than expected)") from None
     if proc.returncode != 0:
         msg = (proc.stderr or proc.stdout).strip().splitlines()
         raise RuntimeError(f"{Path(cmd[0]).name} failed ({proc.returncode}): {msg[-1] if msg else ''}")
