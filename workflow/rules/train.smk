@@ -44,6 +44,7 @@ rule enhance:
     params:
         tile=config["enhance"]["tile"],
         overlap=config["enhance"]["overlap"],
+        approximate="--approximate-tiles " if config["enhance"]["approximate"] else "",
         device=config["device"],
     log:
         "results/logs/enhance/{method}/{dataset}/{codec}/{level}.log",
@@ -57,7 +58,7 @@ rule enhance:
         "../../envs/train.yaml"
     shell:
         "python -m debiasqe enhance --model {input.model} --input {input.png} --output {output} "
-        "--tile {params.tile} --overlap {params.overlap} --device {params.device} "
+        "--tile {params.tile} --overlap {params.overlap} {params.approximate}--device {params.device} "
         "--record {output}/provenance.json --quiet > {log} 2>&1"
 
 

@@ -18,7 +18,9 @@ from .registry import (
     GeneratorEntry,
     build_discriminator,
     build_generator,
+    Tiling,
     count_parameters,
+    generator_tiling,
 )
 from .rrdbnet import RRDBNet
 from .vgg import VGG19_LAYERS, VGGFeatures
@@ -28,4 +30,5 @@ __all__ = [
     "UNetDiscriminatorSN", "VGGStyleDiscriminator", "VGGFeatures", "VGG19_LAYERS",
     "GENERATORS", "DISCRIMINATORS", "SIZES", "VGG19_CITATION", "Citation", "GeneratorEntry",
     "DiscriminatorEntry", "build_generator", "build_discriminator", "count_parameters",
+    "Tiling", "generator_tiling",
 ]
