@@ -13,6 +13,7 @@ rule enhance:
     params:
         tile=config["enhance"]["tile"],
         overlap=config["enhance"]["overlap"],
+        approximate="--approximate-tiles " if config["enhance"]["approximate"] else "",
         device=config["device"],
         code=stage_fingerprint("enhance"),
     log:
@@ -27,7 +28,7 @@ rule enhance:
         "../../envs/train.yaml"
     shell:
         "debiasqe enhance --model {input.model:q} --input {input.png:q} --output {output:q} "
-        "--tile {params.tile} --overlap {params.overlap} --device {params.device} "
+        "--tile {params.tile} --overlap {params.overlap} {params.approximate}--device {params.device} "
         "--record {output:q}/provenance.json --quiet > {log:q} 2>&1"
 
 

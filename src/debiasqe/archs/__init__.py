@@ -14,9 +14,11 @@ from .registry import (
     VGG19_CITATION,
     Citation,
     NetworkEntry,
+    Tiling,
     build_discriminator,
     build_generator,
     count_parameters,
+    generator_tiling,
 )
 
 for _module in pkgutil.iter_modules(__path__):
@@ -26,6 +28,6 @@ from .vgg import VGG19_LAYERS, VGGFeatures  # noqa: E402
 
 __all__ = [
     "GENERATORS", "DISCRIMINATORS", "SIZES", "VGG19_CITATION", "Citation", "NetworkEntry",
-    "build_generator", "build_discriminator", "count_parameters",
+    "build_generator", "build_discriminator", "count_parameters", "Tiling", "generator_tiling",
     "VGGFeatures", "VGG19_LAYERS",
 ]

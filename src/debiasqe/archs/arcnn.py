@@ -11,11 +11,16 @@ from torch import nn
 from .registry import Citation, register_generator
 
 
+def _radius(kw) -> float:
+    return sum(k // 2 for k in kw.get("kernels", (9, 7, 1, 5)))
+
+
 @register_generator(
     "arcnn",
     paper=dict(channels=(64, 32, 16), kernels=(9, 7, 1, 5)),
     tiny=dict(channels=(16, 8, 8), kernels=(9, 7, 1, 5)),
     citation=Citation("Compression Artifacts Reduction by a Deep Convolutional Network", "ICCV", 2015),
+    radius=_radius,
 )
 class ARCNN(nn.Module):
     def __init__(

@@ -79,11 +79,23 @@ class UNet(nn.Module):
         return self.outc(feat)
 
 
+def _radius(kw) -> float:
+    levels = kw.get("levels", 3)
+    convs = [min(2**lvl, 8) for lvl in range(levels)]
+    r = 5 + 1  # noise estimation (5 convs), U-Net input conv
+    for lvl in range(1, levels):  # encoder: pool from spacing 2^(l-1), 1 + convs[l] convs
+        r += 2 ** (lvl - 1) + (1 + convs[lvl]) * 2**lvl
+    for lvl in range(levels - 2, -1, -1):  # decoder: transposed conv, 1 + convs[l] convs
+        r += 2 * 2**lvl + (1 + convs[lvl]) * 2**lvl
+    return r + 1  # output conv
+
+
 @register_generator(
     "cbdnet",
     paper=dict(estimate_channels=32, levels=3, base_channels=64),
     tiny=dict(estimate_channels=8, levels=3, base_channels=8),
     citation=Citation("Toward Convolutional Blind Denoising of Real Photographs", "CVPR", 2019),
+    radius=_radius, multiple=lambda kw: 2 ** (kw.get("levels", 3) - 1),
 )
 class CBDNet(nn.Module):
     def __init__(

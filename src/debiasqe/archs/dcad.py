@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from .registry import Citation, register_generator
+from .registry import Citation, plain_stack_radius, register_generator
 
 
 @register_generator(
@@ -20,6 +20,7 @@ from .registry import Citation, register_generator
         "A Novel Deep Learning-Based Method of Improving Coding Efficiency from the Decoder-End for HEVC",
         "DCC", 2017,
     ),
+    radius=plain_stack_radius,
 )
 class DCAD(nn.Module):
     def __init__(self, io_channels: int = 3, mid_channels: int = 64, num_blocks: int = 8) -> None:

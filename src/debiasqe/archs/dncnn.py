@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from .registry import Citation, register_generator
+from .registry import Citation, plain_stack_radius, register_generator
 
 
 @register_generator(
@@ -20,6 +20,7 @@ from .registry import Citation, register_generator
         "Beyond a Gaussian Denoiser: Residual Learning of Deep CNN for Image Denoising", "IEEE TIP", 2017
     ),
     note="the paper's reference [54] is the same authors' CVPR 2017 denoiser-prior paper",
+    radius=plain_stack_radius,
 )
 class DnCNN(nn.Module):
     def __init__(

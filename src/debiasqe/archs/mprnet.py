@@ -161,6 +161,9 @@ class ORSNet(nn.Module):
     paper=dict(n_feat=16, scale_unetfeats=8, scale_orsnetfeats=8, num_cab=1),
     tiny=dict(n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1),
     citation=Citation("Multi-Stage Progressive Image Restoration", "CVPR", 2021),
+    multiple=lambda kw: 8,
+    whole_only=lambda kw: "channel attention averages over the whole image and stages 1-2 split it "
+                          "into halves and quarters",
 )
 class MPRNet(nn.Module):
     def __init__(

@@ -17,6 +17,8 @@ The input is padded to a multiple of 2**levels and cropped back.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -73,6 +75,25 @@ class Up(nn.Module):
         return self.layers(torch.cat([feat, *skips], dim=1))
 
 
+def _radius(kw) -> float:
+    if kw.get("eca", False):
+        return math.inf
+    levels = kw.get("levels", 5)
+    # history[k][level] -> radius of that feature (mirrors RBQE.forward)
+    history: list[dict[int, float]] = [{0: 2}]  # in_conv: two 3×3 convs
+    for i in range(levels):
+        prev_deepest = history[-1][max(history[-1])]
+        # Down i -> i + 1: conv (2^i), stride-2 conv (2^i), conv at 2^(i+1)
+        feats = {i + 1: prev_deepest + 2**i + 2**i + 2 ** (i + 1)}
+        for j in range(i + 1):
+            t = i - j
+            skips = [h[t] for h in history[-(j + 1):] if t in h]
+            # transposed conv to spacing 2^t, then two 3×3 convs at 2^t
+            feats[t] = max([feats[t + 1] + 2 * 2**t, *skips]) + 2 * 2**t
+        history.append(feats)
+    return history[-1][0] + 1  # output conv
+
+
 @register_generator(
     "rbqe",
     paper=dict(base_channels=32, levels=5, eca=False),
@@ -80,6 +101,8 @@ class Up(nn.Module):
     citation=Citation(
         "Early Exit or Not: Resource-Efficient Blind Quality Enhancement for Compressed Images", "ECCV", 2020
     ),
+    radius=_radius, multiple=lambda kw: 2 ** kw.get("levels", 5),
+    whole_only=lambda kw: "ECA channel attention averages over the whole image" if kw.get("eca") else "",
 )
 class RBQE(nn.Module):
     def __init__(self, io_channels: int = 3, base_channels: int = 32, levels: int = 5, eca: bool = False) -> None:

@@ -36,11 +36,17 @@ class RDB(nn.Module):
         return x + self.lff(self.layers(x))
 
 
+def _radius(kw) -> float:
+    # sfe1, sfe2, num_layers 3×3 per block (1×1 fusion adds nothing), gff 3×3, output
+    return 2 + kw["num_blocks"] * kw["num_layers"] + 1 + 1
+
+
 @register_generator(
     "rdn",
     paper=dict(mid_channels=32, num_blocks=4, num_layers=4, growth=16),
     tiny=dict(mid_channels=8, num_blocks=2, num_layers=2, growth=8),
     citation=Citation("Residual Dense Network for Image Super-Resolution", "CVPR", 2018),
+    radius=_radius,
 )
 class RDN(nn.Module):
     def __init__(

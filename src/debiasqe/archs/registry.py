@@ -10,7 +10,8 @@ imports every module in it, so a new file is all a new network needs.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -41,6 +42,13 @@ class NetworkEntry:
     tiny: Mapping[str, object]
     citation: Citation
     note: str = ""
+    #: receptive-field radius in input pixels from the built kwargs (math.inf:
+    #: global pooling or image-size-dependent structure, see :class:`Tiling`)
+    radius: Callable[[Mapping], float] = lambda kw: math.inf
+    #: total down-sampling factor: tile origins must be multiples of it
+    multiple: Callable[[Mapping], int] = lambda kw: 1
+    #: why the output of the whole image cannot be had from tiles ("" when it can)
+    whole_only: Callable[[Mapping], str] = lambda kw: ""
 
     def kwargs(self, size: str) -> dict:
         if size not in SIZES:
@@ -59,11 +67,20 @@ def _register(table: dict, entry) -> None:
     table[entry.name] = entry
 
 
-def register_generator(name: str, *, paper: dict, tiny: dict, citation: Citation, note: str = ""):
-    """Class decorator: ``name`` builds this generator (``paper`` and ``tiny`` kwargs, source paper)."""
+def register_generator(name: str, *, paper: dict, tiny: dict, citation: Citation, note: str = "",
+                       radius: Callable[[Mapping], float] | None = None,
+                       multiple: Callable[[Mapping], int] | None = None,
+                       whole_only: Callable[[Mapping], str] | None = None):
+    """Class decorator: ``name`` builds this generator (``paper`` and ``tiny`` kwargs, source paper).
+
+    ``radius``, ``multiple`` and ``whole_only`` say how it may be tiled (:class:`Tiling`);
+    without ``radius`` it is never tiled.
+    """
+    tiling = {k: v for k, v in dict(radius=radius, multiple=multiple, whole_only=whole_only).items() if v}
+
     def decorate(cls: type[nn.Module]) -> type[nn.Module]:
         _register(GENERATORS, NetworkEntry(name, cls, MappingProxyType(dict(paper)),
-                                           MappingProxyType(dict(tiny)), citation, note))
+                                           MappingProxyType(dict(tiny)), citation, note, **tiling))
         return cls
     return decorate
 
@@ -97,6 +114,47 @@ def build_generator(name: str, size: str = "paper", **overrides) -> nn.Module:
     kwargs = entry.kwargs(size)
     kwargs.update(overrides)
     return entry.cls(**kwargs)
+
+
+# ------------------------------------------------------------ tiling
+# Radii are upper bounds in input pixels, summed along the longest path of
+# the network: a k×k conv on features of spacing j (input pixels between
+# neighbouring feature positions) adds (k // 2)·j; a ×2 down-sampling from
+# spacing j (2×2 average pool, stride-2 3×3 conv) adds j; a ×2 up-sampling
+# to spacing j (transposed conv, nearest) adds 2·j (one coarse position);
+# pixel-unshuffle by u adds u - 1. Output pixels farther than the radius
+# from a tile's border do not see that border, so a tile run with that much
+# context (and origins on the down-sampling grid) equals the whole image.
+# tests/enhance/test_enhance.py checks each radius with an impulse in float64.
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """What tiled inference of a generator needs to equal its whole-image output."""
+
+    radius: float       # receptive-field radius in input pixels (inf: never tile)
+    multiple: int       # tile origins must be multiples of this (down-sampling)
+    whole_only: str     # reason the network must see the whole image ("" if none)
+
+
+def generator_tiling(name: str, size: str = "paper", **overrides) -> Tiling:
+    """:class:`Tiling` of generator ``name`` built with these arguments."""
+    if name not in GENERATORS:
+        raise ConfigError(f"unknown generator {name!r}; allowed: {', '.join(GENERATORS)}")
+    entry = GENERATORS[name]
+    kw = {**_defaults(entry.cls), **entry.kwargs(size), **overrides}
+    why = entry.whole_only(kw)
+    return Tiling(math.inf if why else float(entry.radius(kw)), int(entry.multiple(kw)), why)
+
+
+def _defaults(cls: type) -> dict:
+    return {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def plain_stack_radius(kw) -> float:
+    """A plain stack of 3×3 convs (DCAD, DnCNN): input conv, ``num_blocks`` convs, output conv."""
+    return kw["num_blocks"] + 2
 
 
 def build_discriminator(

@@ -14,6 +14,8 @@ output cropped back.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -48,12 +50,23 @@ class RRDB(nn.Module):
         return x + 0.2 * self.rdbs(x)
 
 
+def _radius(kw) -> float:
+    u = {1: 4, 2: 2, 4: 1}[kw.get("scale", 1)]
+    r = (u - 1) + u  # unshuffle block, conv_first
+    r += kw["num_block"] * 3 * 5 * u  # 3 RDBs of 5 chained convs per RRDB
+    r += u  # conv_body
+    r += 2 * (u / 2) + u / 2  # nearest ×2, conv_up1
+    r += 2 * (u / 4) + 3 * (u / 4)  # nearest ×2, conv_up2, conv_hr, conv_last
+    return math.ceil(r)
+
+
 @register_generator(
     "rrdbnet",
     paper=dict(num_feat=64, num_block=23, num_grow_ch=32, scale=1),
     tiny=dict(num_feat=16, num_block=1, num_grow_ch=8, scale=1),
     citation=Citation("ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks", "ECCV Workshops", 2018),
     note="generator of both the ESRGAN and the Real-ESRGAN recipes",
+    radius=_radius, multiple=lambda kw: {1: 4, 2: 2, 4: 1}[kw.get("scale", 1)],
 )
 class RRDBNet(nn.Module):
     def __init__(

@@ -16,7 +16,8 @@ def run_enhance(args) -> None:
         record = enhance_identity(args.input, args.output)
     else:
         record = enhance_folder(args.model, args.input, args.output, tile=args.tile or None,
-                                overlap=args.overlap, device=args.device, progress=not args.quiet)
+                                overlap=args.overlap, approximate=args.approximate_tiles,
+                                device=args.device, progress=not args.quiet)
     if args.record:
         write_text(args.record, json.dumps(record, indent=2, default=str) + "\n")
 
@@ -27,8 +28,13 @@ def register(sub) -> None:
     p.add_argument("--model", type=Path, help="model.pt; omit for the identity method (comp)")
     p.add_argument("--input", required=True, type=Path, help="folder of compressed PNGs")
     p.add_argument("--output", required=True, type=Path, help="folder for the enhanced PNGs (same names)")
-    p.add_argument("--tile", type=int, default=512, help="tile side for large images, 0 = whole image")
-    p.add_argument("--overlap", type=int, default=32, help="context pixels around each tile")
+    p.add_argument("--tile", type=int, default=512,
+                   help="tile side when the whole image does not fit in memory, 0 = always whole image")
+    p.add_argument("--overlap", default="auto",
+                   help="context pixels around each tile: auto (the generator's receptive field) or a "
+                        "number, raised to what the generator needs unless --approximate-tiles")
+    p.add_argument("--approximate-tiles", action="store_true",
+                   help="tile as asked even where the output then differs from the whole image")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--record", type=Path, help="write the provenance record (JSON) here")
     add_quiet(p)

@@ -10,11 +10,19 @@
 
 Tiling is "crop the centre": the image is cut into a grid of ``tile``×``tile``
 cores; each core is run with ``overlap`` pixels of context on every side
-(clipped at the image border) and only the core is kept. For a network whose
-receptive-field radius is at most ``overlap`` the result equals the
-whole-image output, so no seam can appear. Tile corners are aligned to
-``align`` pixels so that networks with internal down-sampling (pixel
-unshuffle, U-Nets) see the same phase as on the whole image.
+(clipped at the image border) and only the core is kept. Tile corners are
+aligned to ``align`` pixels so that networks with internal down-sampling
+(pixel unshuffle, U-Nets) see the same phase as on the whole image.
+
+The output does not depend on how it was computed (:func:`plan_enhancement`):
+the whole image runs in one pass when its estimated memory (measured on a
+small forward pass, against the free memory of the device) fits; otherwise
+it is tiled with an overlap of at least the generator's receptive-field
+radius (declared per architecture in :mod:`debiasqe.archs.registry`) and
+origins on its down-sampling grid, which reproduces the whole-image output.
+A network that averages over the whole image (MPRNet's channel attention,
+RBQE with ECA) always runs whole. ``approximate=True`` (``--approximate-tiles``)
+tiles exactly as asked instead, and says so in the provenance record.
 
 Writes are atomic and images already present in the output folder are
 skipped, so an interrupted run resumes.
@@ -23,9 +31,11 @@ skipped, so an interrupted run resumes.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +132,157 @@ def enhance_tensor(
     return out
 
 
+# ------------------------------------------------------------ exact tiling
+
+
+@dataclass
+class Plan:
+    """How one image is run: ``whole`` or ``tiles`` (tile, overlap, align), and why."""
+
+    mode: str
+    tile: int | None = None
+    overlap: int = 0
+    align: int = 1
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_overlap(value) -> int | str:
+    """``auto`` or a non-negative int (CLI and config spelling)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return "auto"
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"enhance overlap must be 'auto' or a number of pixels >= 0, got {value!r}") from None
+    if v < 0 or str(v) != str(value).strip() and not isinstance(value, int):
+        raise ConfigError(f"enhance overlap must be 'auto' or a number of pixels >= 0, got {value!r}")
+    return v
+
+
+def plan_enhancement(tiling, h: int, w: int, *, tile: int | None, overlap: int | str = "auto",
+                     approximate: bool = False, fits_whole: bool = True, name: str = "generator") -> Plan:
+    """Decide whole image or tiles for an ``h``×``w`` image (see module doc).
+
+    ``tiling`` is the generator's :class:`~debiasqe.archs.registry.Tiling`
+    (``None``: unknown network, tiles as asked). ``fits_whole``: the whole
+    image fits in memory. ``tile=None`` asks for the whole image.
+    """
+    multiple = max(1, int(tiling.multiple)) if tiling is not None else 1
+    if tile is None or (h <= tile and w <= tile):
+        return Plan("whole")
+    if approximate or tiling is None:
+        if overlap == "auto":
+            r = tiling.radius if tiling is not None else math.inf
+            overlap = int(math.ceil(r)) if math.isfinite(r) else tile // 4
+        return Plan("tiles", _round_down(int(tile), multiple), _round_up(int(overlap), multiple), multiple,
+                    ["approximate tiles: output may differ from the whole image"] if approximate else [])
+    if fits_whole:
+        return Plan("whole")
+    if tiling.whole_only:
+        return Plan("whole", notes=[f"{name}: whole image although tile {tile} was asked ({tiling.whole_only}); "
+                                    f"--approximate-tiles to tile anyway"])
+    need = _round_up(int(math.ceil(tiling.radius)), multiple)
+    notes = []
+    if overlap == "auto":
+        overlap = need
+    elif int(overlap) < need:
+        notes.append(f"{name}: overlap {overlap} raised to {need}, its receptive-field radius "
+                     f"{int(math.ceil(tiling.radius))} px on a {multiple}-px grid")
+        overlap = need
+    tile = _round_down(int(tile), multiple)
+    overlap = _round_up(int(overlap), multiple)
+    if tile + 2 * overlap >= h and tile + 2 * overlap >= w:
+        return Plan("whole", notes=notes + [f"{name}: whole image, since tile {tile} with overlap {overlap} "
+                                            f"covers it"])
+    return Plan("tiles", tile, overlap, multiple, notes)
+
+
+def _available_bytes(device: torch.device) -> int:
+    """Free memory of ``device``: cuda mem_get_info (+ torch's unused cache), else
+    MemAvailable of the host, capped by a cgroup limit when one is set."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    avail = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        lim = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if lim != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+            avail = min(avail if avail is not None else 1 << 62, int(lim) - used)
+    except (OSError, ValueError):
+        pass
+    return int(avail) if avail is not None else 1 << 62
+
+
+@torch.no_grad()
+def bytes_per_pixel(model: nn.Module, device: torch.device, multiple: int = 1, amp: bool = False) -> float:
+    """Memory of one forward pass per input pixel, measured on a small input:
+    the cuda allocator's peak on a GPU, else the sum of every module's output
+    tensors (an upper bound of the peak, freed tensors included)."""
+    side = _round_up(max(64, 2 * multiple), multiple)
+    x = torch.rand(1, 3, side, side, device=device)
+
+    def fwd():
+        if amp:
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+                return model(x)
+        return model(x)
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fwd()
+        torch.cuda.synchronize(device)
+        used = torch.cuda.max_memory_allocated(device) - base
+    else:
+        total = [0]
+
+        def hook(_m, _i, out):
+            for t in (out if isinstance(out, (tuple, list)) else (out,)):
+                if torch.is_tensor(t):
+                    total[0] += t.numel() * t.element_size()
+
+        handles = [m.register_forward_hook(hook) for m in model.modules()]
+        try:
+            fwd()
+        finally:
+            for hd in handles:
+                hd.remove()
+        used = total[0]
+    return used / (side * side)
+
+
+def whole_fits(bpp: float, h: int, w: int, device: torch.device, budget: int | None = None,
+               margin: float = 1.5) -> bool:
+    """Whether an ``h``×``w`` image needs less than the free memory (or ``budget`` bytes)."""
+    avail = _available_bytes(device) if budget is None else int(budget)
+    return bpp * h * w * margin <= avail
+
+
+def enhance_exact(model: nn.Module, x: torch.Tensor, tiling, *, tile: int | None = 512,
+                  overlap: int | str = "auto", approximate: bool = False, amp: bool = False,
+                  bpp: float | None = None, budget: int | None = None, name: str = "generator"):
+    """Plan (:func:`plan_enhancement`) and run one image; returns (output, plan)."""
+    h, w = x.shape[-2:]
+    fits = True
+    if tile is not None and (h > tile or w > tile) and not approximate:
+        if bpp is None:
+            bpp = bytes_per_pixel(model, x.device, tiling.multiple if tiling is not None else 1, amp)
+        fits = whole_fits(bpp, h, w, x.device, budget)
+    plan = plan_enhancement(tiling, h, w, tile=tile, overlap=overlap, approximate=approximate,
+                            fits_whole=fits, name=name)
+    if plan.mode == "whole":
+        return enhance_tensor(model, x, None, amp=amp), plan
+    return enhance_tensor(model, x, tile=plan.tile, overlap=plan.overlap, align=plan.align, amp=amp), plan
+
+
 def _pngs(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise ConfigError(f"{folder}: input folder does not exist")
@@ -137,30 +298,54 @@ def enhance_folder(
     out_dir: str | Path,
     *,
     tile: int | None = 512,
-    overlap: int = 64,
-    align: int = 16,
+    overlap: int | str = "auto",
+    approximate: bool = False,
     device: str = "auto",
     amp: str = "none",
     progress: bool = True,
     record_path: str | Path | None = None,
+    budget: int | None = None,
 ) -> dict:
     """Enhance every PNG of ``in_dir`` into ``out_dir`` (same names); returns
-    (and optionally writes to ``record_path`` as JSON) a provenance record."""
+    (and optionally writes to ``record_path`` as JSON) a provenance record.
+
+    Whole image or exact tiles per image (:func:`enhance_exact`); ``budget``
+    (bytes) replaces the measured free memory (tests)."""
     from tqdm.auto import tqdm
 
+    from ..archs import generator_tiling
+
     in_dir, out_dir = Path(in_dir), Path(out_dir)
+    overlap = parse_overlap(overlap)
     files = _pngs(in_dir)
     dev = resolve_device(device)
     model, meta = load_generator(model_path, dev)
+    cfg = meta.get("config") or {}
+    gen = cfg["generator"]
+    tiling = generator_tiling(gen, cfg.get("size", "paper"), **(cfg.get("generator_args") or {}))
     out_dir.mkdir(parents=True, exist_ok=True)
     done = skipped = 0
+    paths: dict[str, int] = {}
+    notes: list[str] = []
+    overlaps: set[int] = set()
+    bpp = None
     for src in tqdm(files, desc=f"enhance {out_dir.name}", unit="img", disable=not progress, file=sys.stderr):
         dest = out_dir / src.name
         if dest.is_file():
             skipped += 1
             continue
         x = read_png(src).to(dev)
-        y = enhance_tensor(model, x, tile=tile, overlap=overlap, align=align, amp=amp == "bf16")
+        if bpp is None and tile is not None and not approximate and (max(x.shape[-2:]) > tile):
+            bpp = bytes_per_pixel(model, dev, tiling.multiple, amp == "bf16")
+        y, plan = enhance_exact(model, x, tiling, tile=tile, overlap=overlap, approximate=approximate,
+                                amp=amp == "bf16", bpp=bpp, budget=budget, name=gen)
+        paths[plan.mode] = paths.get(plan.mode, 0) + 1
+        if plan.mode == "tiles":
+            overlaps.add(plan.overlap)
+        for n in plan.notes:
+            if n not in notes:
+                notes.append(n)
+                print(f"note: {src.name}: {n}", file=sys.stderr)
         if y.shape[-2:] != x.shape[-2:]:
             raise ConfigError(f"{model_path}: output {tuple(y.shape[-2:])} differs from input {tuple(x.shape[-2:])} for {src}")
         write_png(dest, to_uint8(y))
@@ -168,7 +353,10 @@ def enhance_folder(
     record = base_record(
         model=str(model_path), model_sha256=sha256_file(model_path), method_config=meta.get("config"),
         training=meta.get("provenance"), images=len(files), enhanced=done, skipped=skipped,
-        tile=tile, overlap=overlap, align=align, device=str(dev), amp=amp,
+        tile=tile, overlap=overlap, approximate=approximate, device=str(dev), amp=amp,
+        tiling={"radius": tiling.radius if math.isfinite(tiling.radius) else None,
+                "multiple": tiling.multiple, "whole_only": tiling.whole_only or None,
+                "paths": paths, "overlap_used": sorted(overlaps), "notes": notes},
     )
     if record_path is not None:
         write_text(record_path, json.dumps(record, indent=2, default=str) + "\n")
