@@ -98,7 +98,7 @@ def write_image_store(image_paths: Sequence[str | os.PathLike], out_npy: str | o
     ``grid`` (patch, step), if given, is recorded as the store's default grid
     (used by :class:`PairedPatchDataset` when it is given none).
     """
-    from tqdm import tqdm
+    from ..core.progress import track
 
     paths = [Path(p) for p in image_paths]
     if not paths:
@@ -123,8 +123,7 @@ def write_image_store(image_paths: Sequence[str | os.PathLike], out_npy: str | o
     # pass 2: decode each image into its slice of the memory map
     with atomic_path(out_npy) as tmp:
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(total,))
-        for path, e in zip(tqdm(paths, desc=f"store {out_npy.name}", unit="img", disable=not progress,
-                                leave=False), entries, strict=True):
+        for path, e in zip(track(paths, desc=f"store {out_npy}", unit="img", bar=progress), entries, strict=True):
             with _open_rgb(path) as img:
                 try:
                     arr = np.asarray(img, dtype=np.uint8)

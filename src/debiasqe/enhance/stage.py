@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -146,7 +145,7 @@ def enhance_folder(
 ) -> dict:
     """Enhance every PNG of ``in_dir`` into ``out_dir`` (same names); returns
     (and optionally writes to ``record_path`` as JSON) a provenance record."""
-    from tqdm.auto import tqdm
+    from ..core.progress import track
 
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     files = _pngs(in_dir)
@@ -154,7 +153,7 @@ def enhance_folder(
     model, meta = load_generator(model_path, dev)
     out_dir.mkdir(parents=True, exist_ok=True)
     done = skipped = 0
-    for src in tqdm(files, desc=f"enhance {out_dir.name}", unit="img", disable=not progress, file=sys.stderr):
+    for src in track(files, desc=f"enhance {out_dir}", unit="img", bar=progress):
         dest = out_dir / src.name
         if dest.is_file():
             skipped += 1
