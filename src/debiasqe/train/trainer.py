@@ -44,6 +44,7 @@ from ..core.atomic import remove_stale_temps, write_text
 from ..core.device import resolve_device
 from .ema import EMA
 from ..core.errors import ConfigError, TrainingDivergedError
+from .progress import TrainProgress
 from .losses import (
     REDUCTIONS,
     domain_divergence,
@@ -80,13 +81,15 @@ GENERAL_DEFAULTS: dict = {
     "log_every": 100,
     "num_workers": 0,
     "pretrained": "required",   # VGG weights policy: required | auto | random
-    "progress": True,
+    "progress": True,           # a tqdm bar on an interactive stderr (log lines are written regardless)
+    "tensorboard": False,       # TensorBoard events + sample crops under out_dir/tensorboard
 }
 #: keys the config schema may carry that the trainer does not use (``init`` names the
 #: stage-1 method; the caller turns it into ``init_from``, a path).
 IGNORED_KEYS = {"name", "label", "description", "train_per", "stage", "paper_name", "init", "evaluate"}
 #: keys that may change between a run and its resumption.
-RUNTIME_KEYS = {"device", "num_workers", "checkpoint_every", "log_every", "progress", "compile", "init_from"}
+RUNTIME_KEYS = {"device", "num_workers", "checkpoint_every", "log_every", "progress", "compile", "init_from",
+                "tensorboard"}
 
 
 # ----------------------------------------------------------------- config
@@ -600,11 +603,25 @@ class Trainer:
 
     # -- loop -----------------------------------------------------------------
 
+    def _sample_crops(self, watch: TrainProgress, step: int, raw, comp, n: int = 4) -> None:
+        """I_C, I_E, I_R of the step's first ``n`` crops to TensorBoard (eval mode, no grad:
+        the forward pass changes neither the weights, the BN statistics nor the RNG)."""
+        if watch.writer is None:
+            return
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            with torch.no_grad(), self._autocast():
+                enhanced = self.G(comp[:n])
+        finally:
+            self.G.train(was_training)
+        watch.images(step, comp[:n], enhanced, raw[:n])
+
     def run(self, on_step: Callable[[int, dict], None] | None = None) -> Path:
         """Train to ``iters`` (resuming from ``checkpoint.pt`` if present) and
         write ``model.pt``; returns its path. ``on_step(step, values)`` is
         called after every step (tests, benchmarks)."""
-        from tqdm.auto import tqdm
+        from ..core.progress import interactive
 
         c = self.cfg
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -628,8 +645,16 @@ class Trainer:
         )
         columns = ["step", *self.terms, "lr", "iter_time", "data_time"]
         log = CsvLog(self.out_dir / LOG_NAME, columns, start)
-        bar = tqdm(total=iters, initial=start, desc=f"train {self.out_dir.name}", unit="it",
-                   disable=not c["progress"], file=sys.stderr, dynamic_ncols=True, mininterval=1.0)
+        watch = TrainProgress(_run_name(self.out_dir), iters, start, self.terms, self.device,
+                              out_dir=self.out_dir, tensorboard=c["tensorboard"])
+        bar = None
+        if c["progress"] and interactive():
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=iters, initial=start, desc=f"train {self.out_dir.name}", unit="it",
+                       file=sys.stderr, dynamic_ncols=True, mininterval=1.0)
+            watch.file = _TqdmWriter(bar)
+        watch.begin()
         step = start
         try:
             t0 = time.perf_counter()
@@ -654,14 +679,20 @@ class Trainer:
                     on_step(step, row)
                 if step % c["log_every"] == 0 or step == iters:
                     log.write(row)
-                    bar.set_postfix({k: f"{row[k]:.3g}" for k in self.terms[:4]}, refresh=False)
-                bar.update(1)
+                    watch.log(step, row)
+                if bar is not None:
+                    bar.update(1)
                 if step % c["checkpoint_every"] == 0 and step < iters:
                     ckpt.save(ckpt_path, self.state(step))
                     last_good = step
+                    self._sample_crops(watch, step, raw, comp)
                 t0 = time.perf_counter()
+            if watch.writer is not None and step == iters:
+                self._sample_crops(watch, step, raw, comp)
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
+            watch.close()
             log.close()
         if step != iters:  # pragma: no cover - the sampler yields exactly iters - start batches
             raise RuntimeError(f"training stopped at step {step} of {iters}")
@@ -671,6 +702,25 @@ class Trainer:
             ckpt.save(self.out_dir / ckpt.DISCRIMINATOR_NAME,
                       {"state_dict": self.D.state_dict(), "meta": self.meta(step)})
         return model_path
+
+
+def _run_name(out_dir: Path) -> str:
+    """``method/codec/setting`` of a results/train folder (its last three parts)."""
+    return "/".join(out_dir.parts[-3:])
+
+
+class _TqdmWriter:
+    """A file for :class:`TrainProgress` that prints above a live tqdm bar."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def write(self, text: str) -> None:
+        if text.strip():
+            self.bar.write(text.rstrip("\n"), file=sys.stderr)
+
+    def flush(self) -> None:
+        pass
 
 
 def train(config: dict, dataset: Dataset, out_dir: str | Path, **networks) -> Path:
