@@ -55,6 +55,8 @@ RESULT_TEMPLATES = {
     "figure": "figures/{dataset}/{stem}.{ext}",
     "figures_dir": "figures/{dataset}",
     "report": "report.html",
+    "overview": "report/overview.html",
+    "training_curves": "figures/training_curves.{ext}",
     # every job's log and Snakemake benchmark: {job} is the rule's wildcards joined by "/"
     "log": "logs/{stage}/{job}.log",
     "benchmark": "benchmarks/{stage}/{job}.tsv",
