@@ -35,8 +35,8 @@ def run_overview(args) -> None:
     stem = str(args.curves)
     fig_training_curves(logs, stem, title=f"training losses, {codec} {setting}")
     states = run_status(config, args.directory)
-    enhanced = sorted(str(p) for p in (root / "enhanced").glob("*/*/*/*/provenance.json"))
-    write_overview(config, args.output, status_states=states, curves_png=f"{stem}.png", enhanced_records=enhanced)
+    trained = sorted(str(p) for p in (root / "train").glob("*/*/*/provenance.json"))
+    write_overview(config, args.output, status_states=states, curves_png=f"{stem}.png", train_records=trained)
 
 
 def _register_overview(sub) -> None:

@@ -110,15 +110,14 @@ def host_hardware() -> dict:
     return info
 
 
-def job_devices(enhanced_records: list[str | os.PathLike]) -> dict[str, Counter]:
-    """Devices and torch versions the training and enhancement jobs recorded (enhanced provenance.json)."""
+def job_devices(train_records: list[str | os.PathLike]) -> dict[str, Counter]:
+    """Devices, torch versions and precision the training jobs recorded (their provenance.json)."""
     seen: dict[str, Counter] = {"training device": Counter(), "torch": Counter(), "training amp": Counter()}
-    for p in enhanced_records:
+    for p in train_records:
         try:
-            rec = json.loads(Path(p).read_text("utf-8"))
+            tr = json.loads(Path(p).read_text("utf-8"))
         except (OSError, ValueError):
             continue
-        tr = rec.get("training") or {}
         for key, field in (("training device", "device"), ("torch", "torch"), ("training amp", "amp")):
             if tr.get(field):
                 seen[key][str(tr[field])] += 1
@@ -131,10 +130,11 @@ def _table(rows: list[tuple]) -> str:
 
 
 def write_overview(config: dict, out_path: str | os.PathLike, *, status_states: list, curves_png: str | None,
-                   enhanced_records: list[str]) -> None:
+                   train_records: list[str]) -> None:
     """The run overview page (see the module docstring)."""
     commit = git_commit()
-    done = sum(s.state == "done" for s in status_states)
+    others = [s for s in status_states if (s.stage, s.job) != ("report", "overview")]  # not this page
+    done = sum(s.state == "done" for s in others)
     flagged = Counter()
     for s in status_states:
         for net, state in s.flags.items():
@@ -144,17 +144,17 @@ def write_overview(config: dict, out_path: str | os.PathLike, *, status_states: 
     else:
         weights = f"pretrained: {config['pretrained']}"
     weight_rows = [(net, state, n) for (net, state), n in sorted(flagged.items())]
-    devices = job_devices(enhanced_records)
+    devices = job_devices(train_records)
     hw = host_hardware()
     hw_rows = [(k, ", ".join(v) if isinstance(v, list) else v) for k, v in hw.items()]
-    hw_rows += [(k, ", ".join(f"{v} ({n} models)" for v, n in c.items()) or "-") for k, c in devices.items()]
+    hw_rows += [(k, ", ".join(f"{v} ({n} trained models)" for v, n in c.items()) or "-") for k, c in devices.items()]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>debiasqe run overview</title>",
         "<style>body{font-family:sans-serif;max-width:60em;margin:1em auto}td{padding:2px 8px;"
         "border-bottom:1px solid #ddd}pre{background:#f6f6f6;padding:8px;font-size:80%;max-height:30em;"
         "overflow:auto}.warn{color:#a40}</style></head><body>",
         "<h1>debiasqe: run overview</h1>",
-        _table([("commit", commit), ("jobs done", f"{done} of {len(status_states)}"),
+        _table([("commit", commit), ("jobs done", f"{done} of {len(others)} (this page aside)"),
                 ("train / test data", f"{config['train_dataset']} / {', '.join(config['test_datasets'])}"),
                 ("codecs", "; ".join(f"{c} {s['levels']}" for c, s in config["codecs"].items())),
                 ("methods", ", ".join(config["methods"])), ("metrics", ", ".join(config["metrics"])),

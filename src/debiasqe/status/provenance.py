@@ -31,8 +31,12 @@ def _label(path: tuple, record) -> str:
     """A reader's name for where a flagged value sits in a record."""
     if "vgg_weights" in path:
         return "VGG-19 (training losses)"
-    if path and path[0] == "evaluation" and len(path) > 1:
-        return f"metric {path[1]}"
+    if "evaluation" in path:
+        rest = list(path[path.index("evaluation") + 1:])
+        if rest[:1] == ["metrics"]:
+            rest = rest[1:]
+        if rest:
+            return f"metric {rest[0]}"
     if isinstance(record, list) and path and isinstance(path[0], int):
         item = record[path[0]]
         if isinstance(item, dict) and "metric" in item:

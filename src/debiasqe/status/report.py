@@ -90,6 +90,9 @@ def job_state(job: Job, results: str | Path, resources: str | Path) -> JobState:
         for o in job.outputs:
             if o not in missing:
                 flags.update(output_flags(o))
+    elif job.stage == "train" and not missing:
+        # the trainer's provenance.json beside model.pt (the VGG-19 of the perceptual loss and L_R)
+        flags.update(output_flags(Path(job.outputs[0]).with_name("provenance.json")))
     return JobState(job.stage, job.job, state, missing, error, str(log) if log.is_file() else None, seconds, flags)
 
 

@@ -26,6 +26,7 @@ import contextlib
 import copy
 import csv
 import io
+import json
 import math
 import random
 import sys
@@ -59,6 +60,7 @@ from ..core.provenance import base_record, sha256_file
 from .recipes import RECIPES, recipe
 
 LOG_NAME = "train_log.csv"
+PROVENANCE_NAME = "provenance.json"
 
 #: Method-config keys beyond the recipe's own (which may all be overridden).
 GENERAL_DEFAULTS: dict = {
@@ -698,6 +700,8 @@ class Trainer:
             raise RuntimeError(f"training stopped at step {step} of {iters}")
         ckpt.save(ckpt_path, self.state(step))
         ckpt.save(model_path, {"state_dict": self.ema.state_dict(), "meta": self.meta(step)})
+        # the same provenance as JSON, for readers without torch (debiasqe status, the report overview)
+        write_text(self.out_dir / PROVENANCE_NAME, json.dumps(self.meta(step)["provenance"], indent=2, default=str) + "\n")
         if self.D is not None:  # the realism scores (Tables 1-2) read the final discriminator
             ckpt.save(self.out_dir / ckpt.DISCRIMINATOR_NAME,
                       {"state_dict": self.D.state_dict(), "meta": self.meta(step)})
