@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Mapping
 
 import yaml
+from matplotlib.ticker import MaxNLocator
 
 from ..core.atomic import write_text
 from ..core.provenance import git_commit
@@ -64,6 +65,7 @@ def fig_training_curves(logs: Mapping[str, str | os.PathLike], out_stem, title: 
                 ax.plot(d["step"][:n], d[term][:n], label=method_label(m), **st)
         ax.set_title(term, fontsize=8)
         ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in list(axes.flat)[len(terms):]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
