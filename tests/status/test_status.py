@@ -121,6 +121,24 @@ def test_done_failed_incomplete_timed_and_flagged(tmp_path, capsys):
     assert re.search(r"^compress\s+16\s+1\s+0\s+0\s+15\s+0:00:12\s+-$", text, re.M), text
 
 
+def test_outputs_snakemake_marks_incomplete_are_not_done(tmp_path):
+    """A job killed (or running) after writing its files: Snakemake's incomplete marker decides."""
+    import base64
+
+    config = load_config(default_config(), CI)
+    R = tmp_path / "results"
+    at = dict(dataset="demo_test", codec="jpeg", level=10)
+    rate = _write(Path(paths.results("rate", R, **at)), "image\n")
+    _write(Path(paths.results("compress_provenance", R, **at)), "{}")
+    states = {(s.stage, s.job): s for s in run_status(config, tmp_path)}
+    assert states["compress", "demo_test/jpeg/10"].state == "done"
+    name = base64.urlsafe_b64encode(str(rate.relative_to(tmp_path)).encode()).decode()
+    _write(tmp_path / ".snakemake" / "incomplete" / name, "")
+    states = {(s.stage, s.job): s for s in run_status(config, tmp_path)}
+    assert states["compress", "demo_test/jpeg/10"].state == "incomplete"
+    assert states["compress", "demo_test/jpeg/10"].missing == [str(rate)]
+
+
 def test_log_and_benchmark_readers(tmp_path):
     assert log_error(_write(tmp_path / "a.log", "INFO fine\nWARNING x\n")) is None
     assert log_error(_write(tmp_path / "b.log", "Killed\n")) == "Killed"

@@ -9,7 +9,10 @@ outputs' provenance records. No Snakemake DAG is built.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,13 +69,36 @@ def benchmark_seconds(tsv: Path) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def snakemake_incomplete(workdir: str | Path) -> set[str]:
+    """Outputs Snakemake marks incomplete (``.snakemake/incomplete/``: jobs running now, or killed
+    before they finished), as paths relative to ``workdir``. Each marker's name is the output
+    path in URL-safe base64, split into ``@``-prefixed folders when longer than a file name."""
+    root = Path(workdir) / ".snakemake" / "incomplete"
+    found = set()
+    if not root.is_dir():
+        return found
+    for dirpath, _, files in os.walk(root):
+        parts = [p[1:] for p in Path(dirpath).relative_to(root).parts]
+        for name in files:
+            try:
+                found.add(base64.urlsafe_b64decode("".join([*parts, name])).decode())
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                continue
+    return found
+
+
 def _exists(path: str) -> bool:
     p = Path(path)
     return p.is_file() or (p.is_dir() and any(p.iterdir()))
 
 
-def job_state(job: Job, results: str | Path, resources: str | Path) -> JobState:
+def job_state(job: Job, results: str | Path, resources: str | Path, marked: set[str] = frozenset(),
+              workdir: str | Path = ".") -> JobState:
     missing = [o for o in job.outputs if not _exists(o)]
+    if marked:  # outputs Snakemake has not seen finish count as missing, whatever is on disk
+        rel = {o: os.path.relpath(o, workdir) for o in job.outputs}
+        missing += [o for o in job.outputs if o not in missing
+                    and any(rel[o] == m or rel[o].startswith(m.rstrip("/") + "/") for m in marked)]
     log = Path(job.log(results))
     error = log_error(log) if missing and log.is_file() else None
     if not missing:
@@ -100,7 +126,8 @@ def run_status(config: dict, workdir: str | Path = ".") -> list[JobState]:
     """The state of every job ``config`` asks for, under ``workdir`` (results/, resources/)."""
     workdir = Path(workdir)
     results, resources = workdir / paths.RESULTS, workdir / paths.RESOURCES
-    return [job_state(j, results, resources) for j in jobs(config, results, resources)]
+    marked = snakemake_incomplete(workdir)
+    return [job_state(j, results, resources, marked, workdir) for j in jobs(config, results, resources)]
 
 
 def summary(states: list[JobState]) -> dict[str, dict]:

@@ -689,7 +689,7 @@ class Trainer:
                     last_good = step
                     self._sample_crops(watch, step, raw, comp)
                 t0 = time.perf_counter()
-            if watch.writer is not None and step == iters:
+            if watch.writer is not None and step == iters and step > start:
                 self._sample_crops(watch, step, raw, comp)
         finally:
             if bar is not None:
