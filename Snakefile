@@ -44,6 +44,10 @@ shell.prefix(
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
+# the HTML report's landing page (snakemake --report results/report.html)
+report: "workflow/report/workflow.rst"
+
+
 try:
     validate_config(config)
 except ConfigError as exc:

@@ -20,11 +20,13 @@ from .data import cli as data_cli
 from .enhance import cli as enhance_cli
 from .evaluate import cli as evaluate_cli
 from .report import cli as report_cli
+from .status import cli as status_cli
 from .train import cli as train_cli
 from .weights import cli as weights_cli
 
 #: in pipeline order, as `debiasqe --help` lists them
-STAGES = (data_cli, compress_cli, train_cli, enhance_cli, evaluate_cli, weights_cli, report_cli, compare_cli)
+STAGES = (data_cli, compress_cli, train_cli, enhance_cli, evaluate_cli, weights_cli, report_cli, compare_cli,
+          status_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

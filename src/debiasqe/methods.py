@@ -76,6 +76,8 @@ def method_spec(config: dict, name: str) -> dict:
                  if k != "train_per" and (k, v) != ("on_mismatch", "restart")})
     spec.update({k: copy.deepcopy(v) for k, v in method.items() if k not in DAG_KEYS})
     spec.update(seed=config["seed"], device=config["device"], pretrained=config["pretrained"])
+    if config.get("logging", {}).get("tensorboard"):
+        spec["tensorboard"] = True
     return spec
 
 

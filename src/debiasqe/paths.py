@@ -58,6 +58,8 @@ RESULT_TEMPLATES = {
     # compare page (its images are referenced relative to it)
     "compare_page": "compare/{dataset}/index.html",
     "compare_preview": "compare/{dataset}/preview.png",
+    "overview": "report/overview.html",
+    "training_curves": "figures/training_curves.{ext}",
     # every job's log and Snakemake benchmark: {job} is the rule's wildcards joined by "/"
     "log": "logs/{stage}/{job}.log",
     "benchmark": "benchmarks/{stage}/{job}.tsv",

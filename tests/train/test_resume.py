@@ -102,7 +102,7 @@ def test_same_past_resumes(killed, caplog):
     with caplog.at_level(logging.WARNING):
         assert _run(tmp, out, log_every=2) == [3, 4]
     assert not caplog.records
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "model.pt", "train_log.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "model.pt", "provenance.json", "train_log.csv"]
 
 
 CHANGES = {

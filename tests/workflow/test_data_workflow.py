@@ -58,12 +58,12 @@ def test_paper_preset_dry_run_lists_the_data_jobs(tmp_path):
     # x 2 test sets x 10 levels enhanced (+ comp's 20 identity copies); one evaluation job per
     # (method, test set; comp's through evaluate_comp, which declares the shared FID sets); 8 GAN
     # methods x 2 test sets of realism scores; weights fetched once (pretrained: required);
-    # tables, figures and the compare page per test set.
+    # tables, figures and the compare page per test set; the overview once.
     assert counts == {"download_archive": 3, "extract_archive": 3, "prepare_dataset": 3, "compress": 30,
                       "patches": 11, "train": 80, "train_gan": 80, "enhance": 300, "enhance_identity": 20,
                       "evaluate": 30, "evaluate_comp": 2,
                       "realism": 16, "fetch_weights": 1, "tables": 2, "figures": 2, "compare": 2,
-                      "rate_summary": 1, "all": 1, "total": 587}
+                      "overview": 1, "rate_summary": 1, "all": 1, "total": 588}
     for f in ("DIV2K_train_HR.zip", "DIV2K_valid_HR.zip", "Flickr2K.archive"):
         assert f"resources/downloads/{f}" in out
     assert "resources/extracted/Flickr2K" in out

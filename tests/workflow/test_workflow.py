@@ -3,6 +3,7 @@ reference run, tests/pipeline_runs.py), outputs checked for content."""
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -127,6 +128,23 @@ def test_tables_and_figures_cover_every_method_and_metric(ci_reference):
         assert (ci_reference / f"results/figures/demo_test/{stem}.pdf").read_bytes()[:5] == b"%PDF-"
 
 
+def test_job_logs_show_progress_lines(ci_reference):
+    """Each job's log reads as plain lines: training one line per log_every steps, the other stages a
+    final progress line (no carriage-return bars: Snakemake sends stderr to a file)."""
+    logs = ci_reference / "results/logs"
+    train = (logs / "train/esrgan_debias/bpg/all.log").read_text()
+    steps = re.findall(r"^train esrgan_debias/bpg/all step (\d+)/(\d+) \([\d.]+%\) \| l_pix=\S+ .*"
+                       r"\| [\d.e+-]+ it/s \| ETA \S+ \| peak mem [\d.]+ \w+ \(rss\)$", train, re.M)
+    total = int(steps[-1][1])
+    assert [int(s) for s, _ in steps] == list(range(1, total + 1))  # ci.yaml: log_every 1
+    for log, line in (("compress/demo_test/jpeg/10.log", "compress jpeg QF 10: 2/2 img (100.0%)"),
+                      ("prepare/demo_test.log", "prepare demo_test: 2/2 img (100.0%)"),
+                      ("enhance/esrgan/demo_test/bpg/37.log", "enhance results/enhanced/esrgan/demo_test/bpg/37: 2/2 img"),
+                      ("realism/esrgan/demo_test.log", "realism esrgan demo_test: 8/8 level (100.0%)")):
+        text = (logs / log).read_text()
+        assert line in text and "\r" not in text, (log, text[-500:])
+
+
 def test_rerun_has_nothing_to_do(ci_reference):
     proc = run_snakemake(ci_reference, "-n", "--configfile", str(CI_PRESET), timeout=300)
     assert proc.returncode == 0
@@ -139,8 +157,14 @@ def test_run_ends_with_the_html_report(ci_reference):
                     if "snakemake --cores" in line and line.startswith("\t"))
     assert " ".join(REPORT_AFTER_RUN) in make_run, make_run
     html = (ci_reference / "results/report.html").read_text(errors="replace")
-    for name in ("triangles_fid.png", "rd_curves_bpg.png", "table3_quality.md", "rate_summary.csv", "preview.png"):
-        assert name in html
+    for name in ("overview.html", "training_curves.png", "triangles_fid.png", "rd_curves_bpg.png",
+                 "table3_quality.csv", "rate_summary.csv", "preview.png"):
+        assert f'"filename": "{name}"' in html
+    # one format of each table and figure among the report's items (the rule listings name them all);
+    # the others stay on disk
+    for name in ("table3_quality.md", "table3_quality.tex", "triangles_fid.pdf"):
+        assert f'"filename": "{name}"' not in html
+        assert (ci_reference / "results" / ("tables" if "table" in name else "figures") / "demo_test" / name).is_file()
     # the compare page is a default target, linked from its preview's caption (relative to results/)
     assert (ci_reference / "results/compare/demo_test/index.html").stat().st_size > 0
     assert 'href=\\"compare/demo_test/index.html\\"' in html
@@ -155,7 +179,7 @@ def test_html_report_shows_tables_and_figures(ci_reference, tmp_path):
     # docutils reports caption mistakes (e.g. an unescaped |x|) as "(ERROR/3)" yet builds the page
     assert "(ERROR/" not in proc.stdout and "(WARNING/" not in proc.stdout, proc.stdout[-3000:]
     html = report.read_text(errors="replace")
-    for name in ("triangles_fid.png", "rd_curves_bpg.png", "table3_quality.md", "rate_summary.csv"):
+    for name in ("triangles_fid.png", "rd_curves_bpg.png", "table3_quality.csv", "rate_summary.csv"):
         assert name in html
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -163,8 +187,10 @@ def test_html_report_shows_tables_and_figures(ci_reference, tmp_path):
     dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
                           "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=180)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    for category in ("Figures", "Tables", "Compression"):
+    for category in ("1. Overview", "2. Training curves", "3. Tables", "4. Figures", "5. Compression"):
         assert category in dom.stdout
+    # the landing page describes this run (workflow/report/workflow.rst, rendered with its config)
+    assert "This run trains on" in dom.stdout and "demo_train" in dom.stdout
 
 
 def test_bad_config_stops_before_any_job(tmp_path):

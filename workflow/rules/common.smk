@@ -3,7 +3,7 @@
 
 import json
 
-from debiasqe import paths
+from debiasqe import paths, targets
 from debiasqe.core.fingerprint import stage_fingerprint
 from debiasqe.methods import (
     IDENTITY,
@@ -14,7 +14,6 @@ from debiasqe.methods import (
     train_levels,
     train_setting,
 )
-from debiasqe.report.build import TABLE_STEMS, headline
 from debiasqe.train.recipes import RECIPES
 
 R = paths.results
@@ -29,9 +28,9 @@ wildcard_constraints:
 
 
 # (codec, level) of the paper's headline tables and figures (paper: BPG QP 37)
-HEADLINE = headline(config["codecs"], config["report"]["headline"])
-TABLE_EXTS = ("csv", "md", "tex")
-FIGURE_EXTS = ("png", "pdf")
+HEADLINE = targets.headline_of(config)
+TABLE_EXTS = targets.TABLE_EXTS
+FIGURE_EXTS = targets.FIGURE_EXTS
 WEIGHTS_DIR = S("weights")
 
 
@@ -48,13 +47,14 @@ def method_pattern(names):
     return "|".join(names) if names else "(?!)"
 
 
+# The lists below are debiasqe.targets' (which `debiasqe status` reads too), bound to this config.
 def datasets_used():
-    return [config["train_dataset"], *config["test_datasets"]]
+    return targets.datasets_used(config)
 
 
 def codec_levels():
     """(codec, level) pairs of the config, in config order."""
-    return [(c, lv) for c, spec in config["codecs"].items() for lv in spec["levels"]]
+    return targets.codec_levels(config)
 
 
 def codecs_json():
@@ -106,17 +106,12 @@ def enhanced_dirs(method, dataset):
 
 def feature_sets(method, dataset):
     """The FID feature caches an evaluation job writes (none without FID)."""
-    if "fid" not in config["metrics"]:
-        return []
-    return [R("feature_set", dataset=dataset, set=f"enh-{method}-{c}-{lv}") for c, lv in codec_levels()]
+    return targets.feature_sets(config, method, dataset)
 
 
 def comp_features(dataset):
     """The raw and compressed Inception sets, cached by comp's job and read by every other method's."""
-    if "fid" not in config["metrics"]:
-        return []
-    return [R("feature_set", dataset=dataset, set="raw")] + [
-        R("feature_set", dataset=dataset, set=f"comp-{c}-{lv}") for c, lv in codec_levels()]
+    return targets.comp_features(config, dataset)
 
 
 def evaluation_outputs(method, dataset):
@@ -152,13 +147,11 @@ def report_spec():
 
 
 def table_stems():
-    stems = [s for s in TABLE_STEMS if gan_methods(config) or not s.startswith(("table1", "table2", "table5"))]
-    return stems + [f"table4_bdbr_{c}" for c in config["codecs"]]
+    return targets.table_stems(config)
 
 
 def figure_stems():
-    stems = [f"triangles_{m}" for m in ("fid", "lpips") if m in config["metrics"]]
-    return stems + [f"rd_curves_{c}" for c in config["codecs"]] + ["disparity", "residuals"]
+    return targets.figure_stems(config)
 
 
 def caption(stem):
@@ -180,7 +173,7 @@ def compare_files(dataset):
 
 
 def all_targets():
-    files = [R("rate_summary")]
+    files = [R("rate_summary"), R("overview")]
     for d in config["test_datasets"]:
         files += report_files(d) + compare_files(d)
     return files

@@ -31,7 +31,7 @@ rule rate_summary:
     input:
         rate_files(),
     output:
-        report(R("rate_summary"), caption="../report/rate_summary.rst", category="Compression"),
+        report(R("rate_summary"), caption="../report/rate_summary.rst", category="5. Compression"),
     params:
         code=stage_fingerprint("compress"),
     log:

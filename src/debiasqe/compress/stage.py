@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..core.atomic import remove_stale_temps, write_bytes, write_text
 from ..core.errors import DebiasqeError
+from ..core.progress import track
 from .codecs import get_codec
 from ..core.imageio import read_rgb, write_png
 from ..core.provenance import base_record
@@ -89,8 +89,8 @@ def compress_folder(images: list[Path], codec_name: str, level: int, out_dir: st
     if codec_name == "bpg":
         options["backend"] = codec.backend
     jobs = [(str(p), codec_name, options, level, str(out_dir)) for p in images]
-    bar = tqdm(total=len(jobs), desc=f"{codec_name} {codec.level_name} {level}", unit="img",
-               disable=not progress)
+    bar = track(total=len(jobs), desc=f"compress {codec_name} {codec.level_name} {level}", unit="img",
+                bar=progress)
     rows: list[RateRow] = []
     if threads <= 1:
         for job in jobs:

@@ -19,7 +19,7 @@ def add_command(sub, name: str, help: str, func: Callable, *, gpu: bool = False)
 
 
 def add_quiet(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no interactive progress bar; progress goes out as periodic plain lines (a log file gets those anyway)")
 
 
 def json_object(text: str) -> dict:

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..core.atomic import write_text
 from ..core.errors import BadImageError, ConfigError
+from ..core.progress import track
 from ..core.provenance import base_record
 from .download import Mirror
 from . import remote
@@ -296,7 +297,9 @@ def prepare_dataset(name: str, spec: dict, out_dir: str | Path, threads: int = 1
     try:
         # decoding and PNG encoding release the GIL: threads share the work
         with ThreadPoolExecutor(max(1, threads)) as pool:
-            records = list(pool.map(lambda item: _prepare_image(*item, spec, own, tmp), _items(name, spec)))
+            items = list(_items(name, spec))
+            records = list(track(pool.map(lambda item: _prepare_image(*item, spec, own, tmp), items),
+                                 total=len(items), desc=f"prepare {name}", unit="img"))
         extra = {"skipped_hidden": _hidden_files(name, spec)} if own else {}
         manifest = base_record(dataset=name, source=dataset_source(name, spec), images=records,
                                **extra, **_origin(name, spec))

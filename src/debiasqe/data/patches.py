@@ -99,7 +99,7 @@ def write_image_store(image_paths: Sequence[str | os.PathLike], out_npy: str | o
     ``grid`` (patch, step), if given, is recorded as the store's default grid
     (used by :class:`PairedPatchDataset` when it is given none).
     """
-    from tqdm import tqdm
+    from ..core.progress import track
 
     paths = [Path(p) for p in image_paths]
     if not paths:
@@ -128,8 +128,7 @@ def write_image_store(image_paths: Sequence[str | os.PathLike], out_npy: str | o
         # surface as SIGBUS on some later page write. Reserve them now: ENOSPC here.
         with open(tmp, "r+b") as fh:
             _preallocate(fh.fileno(), os.fstat(fh.fileno()).st_size)
-        for path, e in zip(tqdm(paths, desc=f"store {out_npy.name}", unit="img", disable=not progress,
-                                leave=False), entries, strict=True):
+        for path, e in zip(track(paths, desc=f"store {out_npy}", unit="img", bar=progress), entries, strict=True):
             with _open_rgb(path) as img:
                 try:
                     arr = np.asarray(img, dtype=np.uint8)

@@ -311,7 +311,7 @@ def enhance_folder(
 
     Whole image or exact tiles per image (:func:`enhance_exact`); ``budget``
     (bytes) replaces the measured free memory (tests)."""
-    from tqdm.auto import tqdm
+    from ..core.progress import track
 
     from ..archs import generator_tiling
 
@@ -329,7 +329,7 @@ def enhance_folder(
     notes: list[str] = []
     overlaps: set[int] = set()
     bpp = None
-    for src in tqdm(files, desc=f"enhance {out_dir.name}", unit="img", disable=not progress, file=sys.stderr):
+    for src in track(files, desc=f"enhance {out_dir}", unit="img", bar=progress):
         dest = out_dir / src.name
         if dest.is_file():
             skipped += 1

@@ -265,7 +265,7 @@ def compute_set_stats(paths: Sequence[str | os.PathLike], net, weights_record: s
     _check_protocol(protocol)
     if reader is None:
         from .metrics import read_image as reader
-    from tqdm import tqdm
+    from ..core.progress import track
 
     n = 0
     s = None
@@ -284,8 +284,8 @@ def compute_set_stats(paths: Sequence[str | os.PathLike], net, weights_record: s
                                     f"FID patch size {patch}")
             yield from pt
 
-    for batch in tqdm(_batches(gen(), batch_size), desc="fid features", disable=not progress,
-                      unit="batch"):
+    for batch in track(_batches(gen(), batch_size), desc="fid features", bar=progress,
+                       unit="batch"):
         f = inception_features(net, batch, device, scaled=protocol == "whole")
         if s is None:
             s = np.zeros(f.shape[1]); ss = np.zeros((f.shape[1], f.shape[1]))

@@ -348,7 +348,7 @@ def evaluate_images(metric_names: Sequence[str], pairs: Sequence[tuple[str, str,
     """
     import pandas as pd
     import torch
-    from tqdm import tqdm
+    from ..core.progress import track
 
     names = [m for m in metric_names if m not in SET_LEVEL]
     for m in metric_names:
@@ -435,7 +435,7 @@ def evaluate_images(metric_names: Sequence[str], pairs: Sequence[tuple[str, str,
     seconds = defaultdict(float)
     import time
     with torch.no_grad():
-        for batch in tqdm(batches, desc="metrics", unit="batch", disable=not progress):
+        for batch in track(batches, desc="metrics", unit="batch", bar=progress):
             imgs = [load(e) for _, e, _ in batch]
             x = torch.stack([to_tensor(i) for i in imgs]).to(device)
             y = None

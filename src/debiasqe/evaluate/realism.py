@@ -37,6 +37,7 @@ from ..train import checkpoint as ckpt
 from ..core.imageio import read_rgb, to_tensor
 from ..core.device import resolve_device
 from ..core.errors import BadImageError, ConfigError
+from ..core.progress import track
 from ..core.provenance import base_record, sha256_file
 from ..train.trainer import discriminator_for
 
@@ -127,12 +128,12 @@ def realism_scores(train_dir: str | Path, raw_dir: str | Path, comp_dir: str | P
 def realism_for_method(method: str, dataset: str, codecs: dict, settings: dict, results: str | Path,
                        raw_dir: str | Path, *, patch: int = 128, device: str = "auto") -> None:
     """``results/realism/{method}/{dataset}/{codec}/{level}.json`` for every codec level."""
-    for codec, levels in codecs.items():
-        for lv in levels:
-            at = dict(dataset=dataset, codec=codec, level=lv)
-            out = realism_scores(result_path("train_dir", results, method=method, codec=codec,
-                                             setting=settings[codec][str(lv)]),
-                                 raw_dir, result_path("compressed_png", results, **at),
-                                 result_path("enhanced", results, method=method, **at), patch=patch, device=device)
-            write_text(result_path("realism", results, method=method, **at),
-                       json.dumps(out, indent=2, default=str) + "\n")
+    units = [(codec, lv) for codec, levels in codecs.items() for lv in levels]
+    for codec, lv in track(units, desc=f"realism {method} {dataset}", unit="level"):
+        at = dict(dataset=dataset, codec=codec, level=lv)
+        out = realism_scores(result_path("train_dir", results, method=method, codec=codec,
+                                         setting=settings[codec][str(lv)]),
+                             raw_dir, result_path("compressed_png", results, **at),
+                             result_path("enhanced", results, method=method, **at), patch=patch, device=device)
+        write_text(result_path("realism", results, method=method, **at),
+                   json.dumps(out, indent=2, default=str) + "\n")

@@ -21,6 +21,35 @@ def run_report(args) -> None:
         build_figures(args.results, args.output, residual=spec["residual"], **common)
 
 
+def run_overview(args) -> None:
+    from ..status.report import run_status
+    from ..targets import headline_of, trained_methods
+    from ..methods import train_setting
+    from .overview import fig_training_curves, write_overview
+
+    config = args.config
+    codec, level = headline_of(config)
+    setting = train_setting(config, level)
+    root = args.directory / paths.RESULTS
+    logs = {m: paths.result_path("train_dir", root, method=m, codec=codec, setting=setting) / "train_log.csv"
+            for m in trained_methods(config)}
+    stem = str(args.curves)
+    fig_training_curves(logs, stem, title=f"training losses, {codec} {setting}")
+    states = run_status(config, args.directory)
+    trained = sorted(str(p) for p in (root / "train").glob("*/*/*/provenance.json"))
+    write_overview(config, args.output, status_states=states, curves_png=f"{stem}.png", train_records=trained)
+
+
+def _register_overview(sub) -> None:
+    p = add_command(sub, "report-overview",
+                    "the report's first page: commit, config, weights state, hardware and training curves",
+                    run_overview)
+    p.add_argument("--config", required=True, type=json_object, help="the validated config as JSON")
+    p.add_argument("--directory", type=Path, default=Path("."), help="the run's folder (results/, resources/)")
+    p.add_argument("--curves", required=True, type=Path, help="training curves figure stem (.png and .pdf)")
+    p.add_argument("--output", required=True, type=Path, help="the overview HTML page")
+
+
 def register(sub) -> None:
     p = add_command(sub, "report", "the paper's tables or figures for one test dataset", run_report)
     p.add_argument("what", choices=["tables", "figures"], help="which outputs")
@@ -29,3 +58,4 @@ def register(sub) -> None:
                    help="JSON: methods, gan_methods, metrics, codecs, headline, residual")
     p.add_argument("--results", type=Path, default=Path(paths.RESULTS), help="results root")
     p.add_argument("--output", required=True, type=Path, help="output folder")
+    _register_overview(sub)

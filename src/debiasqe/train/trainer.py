@@ -26,6 +26,7 @@ import contextlib
 import copy
 import csv
 import io
+import json
 import logging
 import math
 import random
@@ -45,6 +46,7 @@ from ..core.atomic import remove_stale_temps, write_text
 from ..core.device import resolve_device
 from .ema import EMA
 from ..core.errors import ConfigError, TrainingDivergedError
+from .progress import TrainProgress
 from .losses import (
     REDUCTIONS,
     domain_divergence,
@@ -61,6 +63,7 @@ from .usm import usm_sharp
 
 LOG_NAME = "train_log.csv"
 log = logging.getLogger(__name__)
+PROVENANCE_NAME = "provenance.json"
 
 #: Method-config keys beyond the recipe's own (which may all be overridden).
 GENERAL_DEFAULTS: dict = {
@@ -84,7 +87,8 @@ GENERAL_DEFAULTS: dict = {
     "log_every": 100,
     "num_workers": 0,
     "pretrained": "required",   # VGG weights policy: required | auto | random
-    "progress": True,
+    "progress": True,           # a tqdm bar on an interactive stderr (log lines are written regardless)
+    "tensorboard": False,       # TensorBoard events + sample crops under out_dir/tensorboard
     "on_mismatch": "restart",   # checkpoint of another past: restart (kept aside) | refuse
 }
 #: keys the config schema may carry that the trainer does not use (``init`` names the
@@ -92,7 +96,7 @@ GENERAL_DEFAULTS: dict = {
 IGNORED_KEYS = {"name", "label", "description", "train_per", "stage", "paper_name", "init", "evaluate"}
 #: keys that may change between a run and its resumption.
 RUNTIME_KEYS = {"device", "num_workers", "checkpoint_every", "log_every", "progress", "compile", "init_from",
-                "on_mismatch"}
+                "on_mismatch", "tensorboard"}
 #: config keys that define the networks (a change is reported as "network", not "recipe").
 NETWORK_KEYS = {"generator", "size", "generator_args", "d_size", "discriminator"}
 
@@ -715,11 +719,25 @@ class Trainer:
 
     # -- loop -----------------------------------------------------------------
 
+    def _sample_crops(self, watch: TrainProgress, step: int, raw, comp, n: int = 4) -> None:
+        """I_C, I_E, I_R of the step's first ``n`` crops to TensorBoard (eval mode, no grad:
+        the forward pass changes neither the weights, the BN statistics nor the RNG)."""
+        if watch.writer is None:
+            return
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            with torch.no_grad(), self._autocast():
+                enhanced = self.G(comp[:n])
+        finally:
+            self.G.train(was_training)
+        watch.images(step, comp[:n], enhanced, raw[:n])
+
     def run(self, on_step: Callable[[int, dict], None] | None = None) -> Path:
         """Train to ``iters`` (resuming from ``checkpoint.pt`` if present) and
         write ``model.pt``; returns its path. ``on_step(step, values)`` is
         called after every step (tests, benchmarks)."""
-        from tqdm.auto import tqdm
+        from ..core.progress import interactive
 
         c = self.cfg
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -744,8 +762,16 @@ class Trainer:
         )
         columns = ["step", *self.terms, "lr", "iter_time", "data_time"]
         log = CsvLog(self.out_dir / LOG_NAME, columns, start)
-        bar = tqdm(total=iters, initial=start, desc=f"train {self.out_dir.name}", unit="it",
-                   disable=not c["progress"], file=sys.stderr, dynamic_ncols=True, mininterval=1.0)
+        watch = TrainProgress(_run_name(self.out_dir), iters, start, self.terms, self.device,
+                              out_dir=self.out_dir, tensorboard=c["tensorboard"])
+        bar = None
+        if c["progress"] and interactive():
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=iters, initial=start, desc=f"train {self.out_dir.name}", unit="it",
+                       file=sys.stderr, dynamic_ncols=True, mininterval=1.0)
+            watch.file = _TqdmWriter(bar)
+        watch.begin()
         step = start
         try:
             t0 = time.perf_counter()
@@ -770,25 +796,52 @@ class Trainer:
                     on_step(step, row)
                 if step % c["log_every"] == 0 or step == iters:
                     log.write(row)
-                    bar.set_postfix({k: f"{row[k]:.3g}" for k in self.terms[:4]}, refresh=False)
-                bar.update(1)
+                    watch.log(step, row)
+                if bar is not None:
+                    bar.update(1)
                 if step % c["checkpoint_every"] == 0 and step < iters:
                     ckpt.save(ckpt_path, self.state(step), keep_previous=True)
                     last_good = step
+                    self._sample_crops(watch, step, raw, comp)
                 t0 = time.perf_counter()
+            if watch.writer is not None and step == iters and step > start:
+                self._sample_crops(watch, step, raw, comp)
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
+            watch.close()
             log.close()
         if step != iters:  # pragma: no cover - the sampler yields exactly iters - start batches
             raise RuntimeError(f"training stopped at step {step} of {iters}")
         ckpt.save(ckpt_path, self.state(step), keep_previous=True)
         ckpt.save(model_path, {"state_dict": self.ema.state_dict(), "meta": self.meta(step)})
+        # the same provenance as JSON, for readers without torch (debiasqe status, the report overview)
+        write_text(self.out_dir / PROVENANCE_NAME, json.dumps(self.meta(step)["provenance"], indent=2, default=str) + "\n")
         if self.D is not None:  # the realism scores (Tables 1-2) read the final discriminator
             ckpt.save(self.out_dir / ckpt.DISCRIMINATOR_NAME,
                       {"state_dict": self.D.state_dict(), "meta": self.meta(step)})
         # the fallback is not needed once the final checkpoint and model.pt are on disk (halves their space)
         ckpt.previous_path(ckpt_path).unlink(missing_ok=True)
         return model_path
+
+
+def _run_name(out_dir: Path) -> str:
+    """``method/codec/setting`` of a results/train folder (its last three parts)."""
+    return "/".join(out_dir.parts[-3:])
+
+
+class _TqdmWriter:
+    """A file for :class:`TrainProgress` that prints above a live tqdm bar."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def write(self, text: str) -> None:
+        if text.strip():
+            self.bar.write(text.rstrip("\n"), file=sys.stderr)
+
+    def flush(self) -> None:
+        pass
 
 
 def train(config: dict, dataset: Dataset, out_dir: str | Path, **networks) -> Path:
