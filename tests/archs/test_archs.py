@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from debiasqe.archs import (
@@ -225,7 +226,57 @@ def test_unet_discriminator_per_pixel_output(in_ch, hw):
     assert out.shape == (2, 1, *hw)
     out.mean().backward()
     assert x.grad is not None
-    assert sum(1 for n, _ in d.named_parameters() if n.endswith("weight_orig")) == 8  # spectral norm on conv1..8
+    # spectral norm (the parametrization) on conv1..8
+    assert sum(1 for n, _ in d.named_parameters() if n.endswith("parametrizations.weight.original")) == 8
+
+
+class _LegacyUNetSN(nn.Module):
+    """UNetDiscriminatorSN's layers as the legacy ``torch.nn.utils.spectral_norm`` wrote them."""
+
+    def __init__(self, in_ch, nf):
+        super().__init__()
+        sn = nn.utils.spectral_norm
+        shapes = [(in_ch, nf, 3, 1), (nf, 2 * nf, 4, 2), (2 * nf, 4 * nf, 4, 2), (4 * nf, 8 * nf, 4, 2),
+                  (8 * nf, 4 * nf, 3, 1), (4 * nf, 2 * nf, 3, 1), (2 * nf, nf, 3, 1), (nf, nf, 3, 1),
+                  (nf, nf, 3, 1), (nf, 1, 3, 1)]
+        for i, (ci, co, k, s) in enumerate(shapes):
+            conv = nn.Conv2d(ci, co, k, s, 1, bias=i in (0, 9))
+            setattr(self, f"conv{i}", sn(conv) if 0 < i < 9 else conv)
+
+
+def test_unet_discriminator_loads_legacy_spectral_norm_checkpoint():
+    torch.manual_seed(3)
+    legacy = _LegacyUNetSN(6, 8)
+    for i in range(1, 9):  # train-mode power iterations move u and v away from their init
+        conv = getattr(legacy, f"conv{i}")
+        for _ in range(3):
+            conv(torch.rand(1, conv.in_channels, 16, 16))
+    state = legacy.state_dict()
+    assert "conv1.weight_orig" in state and "conv1.weight_u" in state and "conv1.weight_v" in state
+    d = build_discriminator("unet", 6, "tiny")
+    d.load_state_dict(state)  # strict: every key mapped, none left over
+    for i in range(1, 9):
+        conv, old = getattr(d, f"conv{i}"), getattr(legacy, f"conv{i}")
+        assert torch.equal(conv.parametrizations.weight.original, old.weight_orig)
+        assert torch.equal(conv.parametrizations.weight[0]._u, old.weight_u)
+        assert torch.equal(conv.parametrizations.weight[0]._v, old.weight_v)
+    d.eval()
+    legacy.eval()
+    for i in range(1, 9):  # eval: sigma = u . (W v) from the stored vectors, no iteration
+        conv, old = getattr(d, f"conv{i}"), getattr(legacy, f"conv{i}")
+        torch.testing.assert_close(conv.weight, old.weight, rtol=1e-6, atol=1e-7)
+
+
+def test_spectral_norm_power_iteration_stays_fp32_under_bf16_autocast():
+    d = build_discriminator("unet", 3, "tiny")
+    conv = d.conv2
+    w = conv.parametrizations.weight.original.detach().flatten(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        wn = conv.weight
+    assert wn.dtype == torch.float32 and conv.parametrizations.weight[0]._u.dtype == torch.float32
+    u, v = conv.parametrizations.weight[0]._u, conv.parametrizations.weight[0]._v
+    sigma = torch.dot(u, w @ v)  # the float32 sigma the parametrization must have divided by
+    torch.testing.assert_close(wn, conv.parametrizations.weight.original / sigma, rtol=1e-6, atol=0)
 
 
 # ---------------------------------------------------------------- registry

@@ -19,7 +19,7 @@ def _train_dir(tmp_path, kind, conditional, bias):
     net = discriminator_for(cfg)
     with torch.no_grad():  # the output layer ignores its input: logit = bias
         last = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))][-1]
-        assert not hasattr(last, "weight_orig"), "output layer is spectrally normalised"
+        assert not torch.nn.utils.parametrize.is_parametrized(last), "output layer is spectrally normalised"
         last.weight.zero_()
         last.bias.fill_(bias)
     d = tmp_path / f"train-{kind}-{conditional}"

@@ -36,7 +36,11 @@ def test_profile_is_valid_for_the_installed_plugin(tmp_path):
     assert profile["executor"] == "slurm" and profile["retries"] >= 1
     for rule in ("train", "enhance", "evaluate"):
         assert profile["set-resources"][rule]["gpu"] == 1, rule
-        assert "slurm_extra" not in profile["set-resources"][rule]
+        extra = profile["set-resources"][rule].get("slurm_extra", "")
+        assert "--gres" not in extra and "--gpus" not in extra, rule  # the plugin refuses GPU flags there
+    # training checkpoints and exits on SIGUSR1, sent ahead of the time limit
+    assert profile["set-resources"]["train"]["slurm_extra"] == "'--signal=USR1@300'"
+    assert profile["set-resources"]["train_gan"] == profile["set-resources"]["train"]
     from pipeline_runs import CI_PRESET, snakemake_cmd
 
     proc = subprocess.run(snakemake_cmd(tmp_path, "--profile", str(SLURM_PROFILE.parent), "-n",

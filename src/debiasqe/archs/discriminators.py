@@ -7,7 +7,9 @@ LeakyReLU(0.2), then Linear(8nf*4*4, 100) -> LeakyReLU -> Linear(100, 1).
 Output: N x 1 logits. The input must be exactly ``input_size`` square.
 
 ``UNetDiscriminatorSN`` -- Real-ESRGAN's U-Net discriminator: spectral norm
-on all but the first and last convs, three stride-2 downsamplings, bilinear
+(``torch.nn.utils.parametrizations``, power iteration in float32; checkpoints
+of the legacy ``torch.nn.utils.spectral_norm`` load too) on all but the first
+and last convs, three stride-2 downsamplings, bilinear
 x2 upsamplings with additive skips, per-pixel logits N x 1 x H x W. The
 input is padded to a multiple of 8 and the map cropped back.
 
@@ -21,7 +23,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import spectral_norm
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import _SpectralNorm
 
 from ._common import pad_to_multiple
 from .registry import Citation, register_discriminator
@@ -64,6 +67,41 @@ class VGGStyleDiscriminator(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
+class _SpectralNormFP32(_SpectralNorm):
+    """torch's spectral-norm parametrization with its power iteration and
+    sigma computed in float32 even under bf16 autocast (in bf16, sigma keeps
+    about 3 significant digits)."""
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=weight.device.type, enabled=False):
+            return super().forward(weight.float())
+
+
+def spectral_norm(module: nn.Module) -> nn.Module:
+    """``torch.nn.utils.parametrizations.spectral_norm(module)`` (one power
+    iteration per training forward), with the power iteration in float32."""
+    parametrize.register_parametrization(module, "weight", _SpectralNormFP32(module.weight, 1, dim=0, eps=1e-12))
+    return module
+
+
+#: legacy ``torch.nn.utils.spectral_norm`` state-dict suffixes -> the parametrization's.
+_LEGACY_SN_KEYS = {
+    "weight_orig": "parametrizations.weight.original",
+    "weight_u": "parametrizations.weight.0._u",
+    "weight_v": "parametrizations.weight.0._v",
+}
+
+
+def _map_legacy_spectral_norm(state_dict, prefix, *_args) -> None:
+    """Load-state-dict pre-hook: rename the keys of a checkpoint written with
+    the legacy ``torch.nn.utils.spectral_norm`` (``conv1.weight_orig``,
+    ``conv1.weight_u``, ``conv1.weight_v``) to the parametrization's."""
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        head, _, tail = key.rpartition(".")
+        if tail in _LEGACY_SN_KEYS:
+            state_dict[f"{head}.{_LEGACY_SN_KEYS[tail]}"] = state_dict.pop(key)
+
+
 @register_discriminator(
     "unet",
     paper=dict(num_feat=64, skip_connection=True), tiny=dict(num_feat=8, skip_connection=True),
@@ -87,6 +125,7 @@ class UNetDiscriminatorSN(nn.Module):
         self.conv7 = sn(nn.Conv2d(nf, nf, 3, 1, 1, bias=False))
         self.conv8 = sn(nn.Conv2d(nf, nf, 3, 1, 1, bias=False))
         self.conv9 = nn.Conv2d(nf, 1, 3, 1, 1)
+        self._register_load_state_dict_pre_hook(_map_legacy_spectral_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xp, h, w = pad_to_multiple(x, 8)

@@ -36,3 +36,8 @@ class WeightsUnavailableError(DebiasqeError):
 
 class TrainingDivergedError(DebiasqeError):
     """A loss became NaN or infinite."""
+
+
+class TrainingPreempted(DebiasqeError):
+    """SIGTERM / SIGUSR1 reached a training job: it saved a checkpoint and
+    exits non-zero, so that a retry resumes from that checkpoint."""

@@ -29,11 +29,18 @@ class EMA:
         d = self.decay if decay is None else float(decay)
         src = _unwrap(model)
         ema_params = dict(self.module.named_parameters())
-        for name, p in src.named_parameters():
-            ema_params[name].mul_(d).add_(p.detach(), alpha=1.0 - d)
+        names = [name for name, _ in src.named_parameters()]
+        if names:
+            mine = [ema_params[name] for name in names]
+            theirs = [p.detach() for p in src.parameters()]
+            # two multi-tensor kernels for all parameters (same arithmetic as
+            # the per-parameter ``mul_(d).add_(p, alpha=1 - d)``)
+            torch._foreach_mul_(mine, d)
+            torch._foreach_add_(mine, theirs, alpha=1.0 - d)
         ema_bufs = dict(self.module.named_buffers())
-        for name, b in src.named_buffers():
-            ema_bufs[name].copy_(b)
+        pairs = [(ema_bufs[name], b) for name, b in src.named_buffers()]
+        if pairs:
+            torch._foreach_copy_([a for a, _ in pairs], [b for _, b in pairs])
 
     @torch.no_grad()
     def copy_from(self, model: nn.Module) -> None:

@@ -16,8 +16,18 @@ function of ``(seed, step, slot)``, which is what lets a killed run resume to
 bit-identical weights on CPU.
 
 Files in ``out_dir``: ``checkpoint.pt`` (every ``checkpoint_every`` steps,
-atomic), ``train_log.csv`` (one row every ``log_every`` steps) and, at the end
-only, ``model.pt`` (EMA generator + ``meta``).
+every ``checkpoint_minutes`` of wall time, and on SIGTERM / SIGUSR1, atomic),
+``train_log.csv`` (one row every ``log_every`` steps) and, at the end only,
+``model.pt`` (EMA generator + ``meta``).
+
+The hot loop never waits for the device between steps: the loss terms stay
+on the device, a device-side flag records the first step whose terms are not
+finite, and the host reads both only at ``log_every`` steps, at checkpoints
+and at the end (the error still names the first bad step, and no checkpoint
+is written after it). A signal (SIGTERM, or SIGUSR1 that SLURM sends ahead of
+the time limit with ``--signal=B:USR1@300``) makes the loop finish its step,
+save ``checkpoint.pt`` and raise :class:`TrainingPreempted` (exit status 1),
+so Snakemake's retry resumes from there.
 """
 
 from __future__ import annotations
@@ -30,7 +40,9 @@ import json
 import logging
 import math
 import random
+import signal
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -45,7 +57,7 @@ from . import checkpoint as ckpt
 from ..core.atomic import remove_stale_temps, write_text
 from ..core.device import resolve_device
 from .ema import EMA
-from ..core.errors import ConfigError, TrainingDivergedError
+from ..core.errors import ConfigError, TrainingDivergedError, TrainingPreempted
 from .progress import TrainProgress
 from .losses import (
     REDUCTIONS,
@@ -84,6 +96,7 @@ GENERAL_DEFAULTS: dict = {
     "channels_last": False,
     "compile": False,
     "checkpoint_every": 5000,
+    "checkpoint_minutes": 30,   # also checkpoint after this much wall time (0: by step only)
     "log_every": 100,
     "num_workers": 0,
     "pretrained": "required",   # VGG weights policy: required | auto | random
@@ -95,10 +108,12 @@ GENERAL_DEFAULTS: dict = {
 #: stage-1 method; the caller turns it into ``init_from``, a path).
 IGNORED_KEYS = {"name", "label", "description", "train_per", "stage", "paper_name", "init", "evaluate"}
 #: keys that may change between a run and its resumption.
-RUNTIME_KEYS = {"device", "num_workers", "checkpoint_every", "log_every", "progress", "compile", "init_from",
-                "on_mismatch", "tensorboard"}
+RUNTIME_KEYS = {"device", "num_workers", "checkpoint_every", "checkpoint_minutes", "log_every", "progress",
+                "compile", "init_from", "on_mismatch", "tensorboard"}
 #: config keys that define the networks (a change is reported as "network", not "recipe").
 NETWORK_KEYS = {"generator", "size", "generator_args", "d_size", "discriminator"}
+#: signals that make a training job checkpoint and exit (SLURM: --signal=USR1@300; scancel / preemption: TERM).
+PREEMPT_SIGNALS = ("SIGTERM", "SIGUSR1")
 
 
 # ----------------------------------------------------------------- config
@@ -131,6 +146,8 @@ def resolve_config(method: dict) -> dict:
     for k in ("iters", "batch", "patch", "checkpoint_every", "log_every"):
         need(isinstance(cfg[k], int) and cfg[k] > 0, f"{k} must be a positive integer, got {cfg[k]!r}")
     need(isinstance(cfg["num_workers"], int) and cfg["num_workers"] >= 0, "num_workers must be >= 0")
+    need(isinstance(cfg["checkpoint_minutes"], (int, float)) and not isinstance(cfg["checkpoint_minutes"], bool)
+         and cfg["checkpoint_minutes"] >= 0, "checkpoint_minutes must be a number >= 0 (0: by step only)")
     need(isinstance(cfg["seed"], int) and cfg["seed"] >= 0, "seed must be an integer >= 0")
     need(cfg["on_mismatch"] in ("restart", "refuse"),
          f"on_mismatch must be restart or refuse, got {cfg['on_mismatch']!r}")
@@ -464,21 +481,28 @@ class Trainer:
         self.ema = EMA(self.G, cfg["ema"])
 
         betas = tuple(cfg["betas"])
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg["lr"], betas=betas, weight_decay=cfg["weight_decay"])
+        # one fused kernel per step on CUDA; the default (foreach) on CPU, whose bytes the tests pin
+        fused = {"fused": True} if self.device.type == "cuda" else {}
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg["lr"], betas=betas,
+                                      weight_decay=cfg["weight_decay"], **fused)
         self.sched_g = self._scheduler(self.opt_g)
         self.opt_d = self.sched_d = None
         if self.D is not None:
-            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg["lr_d"], betas=betas, weight_decay=cfg["weight_decay"])
+            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg["lr_d"], betas=betas,
+                                          weight_decay=cfg["weight_decay"], **fused)
             self.sched_d = self._scheduler(self.opt_d)
 
         self.G_run, self.D_run, self.F_run = self.G, self.D, self.F
         if cfg["compile"]:
-            self.G_run = torch.compile(self.G)
+            # static shapes: VGG's batch-B (I_E, with grad) and batch-2B (I_R + I_C, no grad)
+            # calls each get their own graph in the first step, and nothing recompiles after
+            self.G_run = torch.compile(self.G, dynamic=False)
             if self.D is not None:
-                self.D_run = torch.compile(self.D)
+                self.D_run = torch.compile(self.D, dynamic=False)
             if self.F is not None:
-                self.F_run = torch.compile(self.F)
+                self.F_run = torch.compile(self.F, dynamic=False)
 
+        self._g_params = [p for p in self.G.parameters() if p.requires_grad]
         self.pix = pixel_loss(cfg["pixel_loss"])
         self.terms = ["l_pix"]
         if self.percep_layers:
@@ -515,7 +539,8 @@ class Trainer:
         """VGG features of I_E (with grad) and of I_R, I_C (no grad, one
         batched forward), each computed once per step and shared between the
         perceptual loss and L_R. With ``raw_usm`` (usm_gt) the perceptual
-        target's features come from it (4th value), L_R's from the plain I_R."""
+        target's features come from it (4th value), L_R's from the plain I_R. Returned in
+        float32 (the losses and L_R are computed in float32 under bf16 autocast)."""
         with self._autocast():
             fe = self.F_run(enhanced)
             with torch.no_grad():
@@ -529,15 +554,13 @@ class Trainer:
                 fr, fc = (chunks[0], chunks[1]) if need_comp else (chunks[0] if chunks else None, None)
         if fu is None:
             fu = fr
-        return fe, fr, fc, fu
+        f32 = lambda d: None if d is None else {k: v.float() for k, v in d.items()}  # noqa: E731
+        return f32(fe), f32(fr), f32(fc), f32(fu)
 
     def train_step(self, raw: torch.Tensor, comp: torch.Tensor) -> dict[str, torch.Tensor]:
         """One optimisation step (G, then D); returns the detached loss terms."""
         c = self.cfg
         out_terms: dict[str, torch.Tensor] = {}
-        if self.D is not None:
-            for p in self.D.parameters():
-                p.requires_grad_(False)
         with self._autocast():
             enhanced = self.G_run(comp)
         e32 = enhanced.float()
@@ -572,13 +595,13 @@ class Trainer:
             total = total + l_ddr
             out_terms["l_ddr"] = l_ddr
         self.opt_g.zero_grad(set_to_none=True)
-        total.backward()
+        # gradients of G's parameters only: D's requires_grad is never toggled (toggling
+        # it would recompile a compiled D every step) and D's weight gradients are not computed
+        total.backward(inputs=self._g_params)
         self.opt_g.step()
 
         if self.adversarial:
             out_terms["l_g_total"] = total
-            for p in self.D.parameters():
-                p.requires_grad_(True)
             fake_in = enhanced.detach()
             with self._autocast():
                 real_d = self.D_run(self._cond(raw, comp))
@@ -758,7 +781,8 @@ class Trainer:
         loader = DataLoader(
             data, batch_sampler=sampler, num_workers=workers,
             pin_memory=self.device.type == "cuda",
-            prefetch_factor=4 if workers else None, persistent_workers=False,
+            prefetch_factor=4 if workers else None, persistent_workers=workers > 0,
+            worker_init_fn=_ignore_preempt_signals if workers else None,
         )
         columns = ["step", *self.terms, "lr", "iter_time", "data_time"]
         log = CsvLog(self.out_dir / LOG_NAME, columns, start)
@@ -773,44 +797,67 @@ class Trainer:
             watch.file = _TqdmWriter(bar)
         watch.begin()
         step = start
-        try:
-            t0 = time.perf_counter()
-            for raw, comp in loader:
-                t_data = time.perf_counter() - t0
-                step += 1
-                raw = raw.to(self.device, non_blocking=True).contiguous(memory_format=self.mem_format)
-                comp = comp.to(self.device, non_blocking=True).contiguous(memory_format=self.mem_format)
-                terms = self.train_step(raw, comp)
-                values = torch.stack([terms[k].float() for k in self.terms]).cpu().tolist()  # one sync
-                for name, v in zip(self.terms, values):
-                    if not math.isfinite(v):
-                        where = (f"last good checkpoint {ckpt_path} (step {last_good}) kept"
-                                 if last_good is not None else "no checkpoint written yet")
-                        raise TrainingDivergedError(
-                            f"{self.out_dir}: loss term {name} became {v} at step {step}; {where}"
-                        )
-                t_iter = time.perf_counter() - t0
-                row = dict(zip(self.terms, values), step=step, lr=self.opt_g.param_groups[0]["lr"],
-                           iter_time=t_iter, data_time=t_data)
-                if on_step is not None:
-                    on_step(step, row)
-                if step % c["log_every"] == 0 or step == iters:
-                    log.write(row)
-                    watch.log(step, row)
-                if bar is not None:
-                    bar.update(1)
-                if step % c["checkpoint_every"] == 0 and step < iters:
-                    ckpt.save(ckpt_path, self.state(step), keep_previous=True)
-                    last_good = step
-                    self._sample_crops(watch, step, raw, comp)
+        health = _Health(self.terms, self.device)
+
+        def check() -> None:
+            """Read the device-side non-finite flag (one sync); raise naming the first bad step."""
+            bad = health.first_bad()
+            if bad is not None:
+                bad_step, name, v = bad
+                where = (f"last good checkpoint {ckpt_path} (step {last_good}) kept"
+                         if last_good is not None else "no checkpoint written yet")
+                raise TrainingDivergedError(f"{self.out_dir}: loss term {name} became {v} at step {bad_step}; {where}")
+
+        def save_checkpoint() -> None:
+            nonlocal last_good, t_saved
+            check()
+            ckpt.save(ckpt_path, self.state(step), keep_previous=True)
+            last_good, t_saved = step, time.monotonic()
+
+        every_s = float(c["checkpoint_minutes"]) * 60.0
+        t_saved = time.monotonic()
+        with _PreemptSignals() as signals:
+            try:
                 t0 = time.perf_counter()
-            if watch.writer is not None and step == iters and step > start:
-                self._sample_crops(watch, step, raw, comp)
-        finally:
-            if bar is not None:
-                bar.close()
-            watch.close()
-            log.close()
+                for raw, comp in loader:
+                    t_data = time.perf_counter() - t0
+                    step += 1
+                    raw = raw.to(self.device, non_blocking=True).contiguous(memory_format=self.mem_format)
+                    comp = comp.to(self.device, non_blocking=True).contiguous(memory_format=self.mem_format)
+                    terms = self.train_step(raw, comp)
+                    stacked = health.update(step, terms)  # on the device: no sync
+                    logging_step = step % c["log_every"] == 0 or step == iters
+                    if logging_step or on_step is not None:
+                        check()
+                        values = stacked.cpu().tolist()  # the only sync of a logged step
+                        t_iter = time.perf_counter() - t0  # host time; device time shows at the syncs
+                        row = dict(zip(self.terms, values), step=step, lr=self.opt_g.param_groups[0]["lr"],
+                                   iter_time=t_iter, data_time=t_data)
+                        if on_step is not None:
+                            on_step(step, row)
+                        if logging_step:
+                            log.write(row)
+                            watch.log(step, row)
+                    if bar is not None:
+                        bar.update(1)
+                    if step < iters and (signals.received or step % c["checkpoint_every"] == 0
+                                         or (every_s > 0 and time.monotonic() - t_saved >= every_s)):
+                        save_checkpoint()
+                        self._sample_crops(watch, step, raw, comp)
+                    if signals.received and step < iters:
+                        raise TrainingPreempted(
+                            f"{self.out_dir}: {signals.received} received; checkpoint {ckpt_path} saved at step "
+                            f"{step} of {iters}; rerun (Snakemake's retry) resumes from it"
+                        )
+                    t0 = time.perf_counter()
+                check()
+                if watch.writer is not None and step == iters and step > start:
+                    self._sample_crops(watch, step, raw, comp)
+            finally:
+                if bar is not None:
+                    bar.close()
+                watch.close()
+                log.close()
         if step != iters:  # pragma: no cover - the sampler yields exactly iters - start batches
             raise RuntimeError(f"training stopped at step {step} of {iters}")
         ckpt.save(ckpt_path, self.state(step), keep_previous=True)
@@ -842,6 +889,68 @@ class _TqdmWriter:
 
     def flush(self) -> None:
         pass
+
+
+class _Health:
+    """Device-side record of the first step whose loss terms are not all
+    finite, and of those terms (updated with tensor ops: no host sync)."""
+
+    def __init__(self, terms: list[str], device: torch.device):
+        self.terms = terms
+        self.bad_step = torch.zeros((), dtype=torch.int64, device=device)
+        self.bad_values = torch.zeros(len(terms), dtype=torch.float32, device=device)
+
+    def update(self, step: int, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        stacked = torch.stack([terms[k].float() for k in self.terms])
+        first = (self.bad_step == 0) & ~torch.isfinite(stacked).all()
+        self.bad_step = torch.where(first, torch.full_like(self.bad_step, step), self.bad_step)
+        self.bad_values = torch.where(first, stacked, self.bad_values)
+        return stacked
+
+    def first_bad(self):
+        """None, or (step, term name, value) of the first non-finite term."""
+        bad = int(self.bad_step)
+        if bad == 0:
+            return None
+        values = self.bad_values.cpu().tolist()
+        for name, v in zip(self.terms, values):
+            if not math.isfinite(v):
+                return bad, name, v
+        return bad, self.terms[0], values[0]  # pragma: no cover - some term was not finite
+
+
+def _ignore_preempt_signals(_worker_id: int) -> None:
+    """DataLoader workers ignore the preemption signals (SLURM signals every
+    process of the step): the main process checkpoints, then stops them."""
+    for name in PREEMPT_SIGNALS:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
+class _PreemptSignals:
+    """While active, SIGTERM / SIGUSR1 set ``received`` (the signal's name)
+    instead of killing the process; the loop then checkpoints and exits.
+    Outside the main thread (where handlers cannot be installed) it does nothing."""
+
+    def __init__(self):
+        self.received: str | None = None
+        self._old: dict = {}
+
+    def _handler(self, signum, _frame):
+        self.received = signal.Signals(signum).name
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for name in PREEMPT_SIGNALS:
+                if hasattr(signal, name):
+                    sig = getattr(signal, name)
+                    self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
 
 
 def train(config: dict, dataset: Dataset, out_dir: str | Path, **networks) -> Path:
