@@ -16,6 +16,7 @@ from .compare import cli as compare_cli
 from .compress import cli as compress_cli
 from .core.cliargs import HelpFormatter
 from .core.errors import DebiasqeError
+from .core.gpu_slots import claim_gpu
 from .data import cli as data_cli
 from .enhance import cli as enhance_cli
 from .evaluate import cli as evaluate_cli
@@ -46,8 +47,6 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.gpu:
-            from .core.gpu_slots import claim_gpu
-
             claim_gpu()  # before CUDA starts: one device per job on multi-GPU workstations
         args.func(args)
     except DebiasqeError as exc:

@@ -16,6 +16,8 @@ import jsonschema
 import yaml
 
 from .core.errors import ConfigError
+from .data.datasets import dataset_source
+from .methods import check_methods
 
 SCHEMA_PATH = Path(__file__).with_name("schema") / "config.schema.yaml"
 
@@ -97,9 +99,6 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 
 def _check_references(config: dict) -> None:
     """Cross-key checks a JSON schema cannot express."""
-    from .data.datasets import dataset_source
-    from .methods import check_methods
-
     check_methods(config)
     used = [config["train_dataset"], *config["test_datasets"]]
     for name in used:

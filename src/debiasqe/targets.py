@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import paths
+from .data import datasets as dsreg
+from .data import remote
 from .methods import IDENTITY, evaluated_methods, gan_methods, train_setting
 from .report.build import TABLE_STEMS, headline
 
@@ -97,11 +99,19 @@ class Job:
 def jobs(config: dict, results=paths.RESULTS, resources=paths.RESOURCES) -> list[Job]:
     """Every job ``snakemake`` runs for ``config`` (downloads/extraction aside), in pipeline order,
     with the files it leaves (per-level files inside the folders a rule declares)."""
+    out = _data_jobs(config, results, resources) + _training_jobs(config, results, resources)
+    for d in config["test_datasets"]:
+        out += _test_set_jobs(config, d, results)
+    out.append(Job("report", "overview", [paths.results("overview", results),
+                                          *(paths.results("training_curves", results, ext=e) for e in FIGURE_EXTS)],
+                   benchmark=False))
+    return out
+
+
+def _data_jobs(config: dict, results, resources) -> list[Job]:
+    """download, extract, prepare, compress and the rate summary."""
     R = lambda kind, **f: paths.results(kind, results, **f)  # noqa: E731
     out: list[Job] = []
-    from .data import datasets as dsreg
-    from .data import remote
-
     archives = []
     for d in dict.fromkeys(datasets_used(config)):
         if d in remote.SPLITS:
@@ -123,6 +133,13 @@ def jobs(config: dict, results=paths.RESULTS, resources=paths.RESOURCES) -> list
             at = dict(dataset=d, codec=c, level=lv)
             out.append(Job("compress", f"{d}/{c}/{lv}", [R("rate", **at), R("compress_provenance", **at)]))
     out.append(Job("report", "rate_summary", [R("rate_summary")], benchmark=False))
+    return out
+
+
+def _training_jobs(config: dict, results, resources) -> list[Job]:
+    """The patch stores, the weights (when required) and the trained models."""
+    R = lambda kind, **f: paths.results(kind, results, **f)  # noqa: E731
+    out: list[Job] = []
     d = config["train_dataset"]
     for source in ["raw", *(f"{c}/{lv}" for c, lv in codec_levels(config))]:
         out.append(Job("patches", f"{d}/{source}", [R("patch_store", dataset=d, source=source),
@@ -135,34 +152,37 @@ def jobs(config: dict, results=paths.RESULTS, resources=paths.RESOURCES) -> list
         if m in gans:
             files.append(R("discriminator", method=m, codec=c, setting=s))
         out.append(Job("train", f"{m}/{c}/{s}", files))
+    return out
+
+
+def _test_set_jobs(config: dict, d: str, results) -> list[Job]:
+    """Enhancement, evaluation, realism, tables, figures and the compare page of test set ``d``."""
+    R = lambda kind, **f: paths.results(kind, results, **f)  # noqa: E731
+    out: list[Job] = []
     evaluated = evaluated_methods(config)
     hl = headline_of(config)
-    for d in config["test_datasets"]:
-        for m in evaluated:
-            for c, lv in codec_levels(config):
-                folder = R("enhanced", method=m, dataset=d, codec=c, level=lv)
-                files = [folder] if m == IDENTITY else [f"{folder}/provenance.json"]
-                out.append(Job("enhance", f"{m}/{d}/{c}/{lv}", files, benchmark=m != IDENTITY))
-        for m in evaluated:
-            files = []
-            for c, lv in codec_levels(config):
-                at = dict(method=m, dataset=d, codec=c, level=lv)
-                files += [R("metrics", **at), R("domains", **at)]
-            files.append(R("disparity", method=m, dataset=d, codec=hl[0], level=hl[1]))
-            files += feature_sets(config, m, d, results)
-            if m == IDENTITY:
-                files += comp_features(config, d, results)
-            out.append(Job("evaluate", f"{m}/{d}", files))
-        for m in gan_methods(config):
-            files = [R("realism", method=m, dataset=d, codec=c, level=lv) for c, lv in codec_levels(config)]
-            out.append(Job("realism", f"{m}/{d}", files, benchmark=False))
-        out.append(Job("report", f"tables_{d}", [R("table", dataset=d, stem=s, ext=e)
-                                                 for s in table_stems(config) for e in TABLE_EXTS], benchmark=False))
-        out.append(Job("report", f"figures_{d}", [R("figure", dataset=d, stem=s, ext=e)
-                                                  for s in figure_stems(config) for e in FIGURE_EXTS],
-                       benchmark=False))
-        out.append(Job("report", f"compare_{d}", [R("compare_page", dataset=d), R("compare_preview", dataset=d)],
-                       benchmark=False))
-    out.append(Job("report", "overview", [R("overview"), *(R("training_curves", ext=e) for e in FIGURE_EXTS)],
+    for m in evaluated:
+        for c, lv in codec_levels(config):
+            folder = R("enhanced", method=m, dataset=d, codec=c, level=lv)
+            files = [folder] if m == IDENTITY else [f"{folder}/provenance.json"]
+            out.append(Job("enhance", f"{m}/{d}/{c}/{lv}", files, benchmark=m != IDENTITY))
+    for m in evaluated:
+        files = []
+        for c, lv in codec_levels(config):
+            at = dict(method=m, dataset=d, codec=c, level=lv)
+            files += [R("metrics", **at), R("domains", **at)]
+        files.append(R("disparity", method=m, dataset=d, codec=hl[0], level=hl[1]))
+        files += feature_sets(config, m, d, results)
+        if m == IDENTITY:
+            files += comp_features(config, d, results)
+        out.append(Job("evaluate", f"{m}/{d}", files))
+    for m in gan_methods(config):
+        files = [R("realism", method=m, dataset=d, codec=c, level=lv) for c, lv in codec_levels(config)]
+        out.append(Job("realism", f"{m}/{d}", files, benchmark=False))
+    out.append(Job("report", f"tables_{d}", [R("table", dataset=d, stem=s, ext=e)
+                                             for s in table_stems(config) for e in TABLE_EXTS], benchmark=False))
+    out.append(Job("report", f"figures_{d}", [R("figure", dataset=d, stem=s, ext=e)
+                                              for s in figure_stems(config) for e in FIGURE_EXTS], benchmark=False))
+    out.append(Job("report", f"compare_{d}", [R("compare_page", dataset=d), R("compare_preview", dataset=d)],
                    benchmark=False))
     return out

@@ -201,4 +201,4 @@ def test_the_static_reading_sees_what_it_should():
     req, _ = command_imports(commands["rate-summary"])
     assert "pandas" in req and "torch" not in req
     req, allowed = command_imports(commands["prepare"])
-    assert req == {"PIL", "numpy"} and "torch" not in req
+    assert req == {"PIL", "numpy", "tqdm"} and "torch" not in req  # tqdm: data.download's and core.progress's bars

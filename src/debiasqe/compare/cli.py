@@ -13,7 +13,7 @@ def _split(text: str | None) -> list[str] | None:
 
 
 def run_compare(args) -> None:
-    from .page import build_page, parse_crop
+    from .page import build_page, parse_crop  # lazy: every command imports this cli module
 
     codec, _, level = (args.headline or "").partition(":")
     summary = build_page(args.dataset, args.codecs, args.methods, args.results, args.raw, args.output,

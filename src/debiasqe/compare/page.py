@@ -34,7 +34,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Iterable, Sequence
-from urllib.parse import quote
+from urllib.parse import quote, unquote
+
+import pandas as pd
+from PIL import Image, ImageDraw
 
 from ..core.atomic import TEMP_MARK, atomic_path, write_text
 from ..core.errors import BadImageError, ConfigError
@@ -150,8 +153,6 @@ class LevelMetrics:
 
 def read_level_metrics(path: Path) -> LevelMetrics | None:
     """The evaluation's CSV for one method and level and its provenance (None: no file)."""
-    import pandas as pd
-
     if not path.is_file():
         return None
     try:
@@ -205,8 +206,6 @@ def value_cell(lm: LevelMetrics | None, image: str, metric: str, notes: Notes) -
 
 
 def _rate_bpp(path: Path) -> dict[str, float]:
-    import pandas as pd
-
     if not path.is_file():
         return {}
     try:
@@ -219,8 +218,6 @@ def _rate_bpp(path: Path) -> dict[str, float]:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
     try:
         with Image.open(path) as im:
             return im.size
@@ -246,8 +243,6 @@ def _url(path: Path, page_dir: Path) -> str:
 
 
 def _embed(path: Path, box: tuple[int, int, int, int]) -> bytes:
-    from PIL import Image
-
     x, y, w, h = box
     with Image.open(path) as im:
         im = im.convert("RGB")
@@ -256,6 +251,74 @@ def _embed(path: Path, box: tuple[int, int, int, int]) -> bytes:
         buf = io.BytesIO()
         im.save(buf, format="PNG", optimize=False, compress_level=9)
     return buf.getvalue()
+
+
+class _Files:
+    """The page's file list: each image once (a relative URL, or a data URI when self-contained)."""
+
+    def __init__(self, page_dir: Path, self_contained: bool):
+        self.page_dir, self.self_contained = page_dir, self_contained
+        self.urls: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def _add(self, key: str, make) -> int:
+        if key not in self._index:
+            self._index[key] = len(self.urls)
+            self.urls.append(make())
+        return self._index[key]
+
+    def ref(self, path: Path, raw_path: Path, full: tuple[int, int], box: tuple[int, int, int, int]) -> int:
+        """The index of ``path``, which must have the size ``full`` of its raw image ``raw_path``."""
+        size, (width, height) = _image_size(path), full
+        if size != full:
+            raise BadImageError(f"{path}: size {size[0]}x{size[1]} differs from raw {raw_path} "
+                                f"({width}x{height})")
+        if not self.self_contained:
+            return self._add(str(path), lambda: _url(path, self.page_dir))
+        data = _embed(path, box)
+        digest = hashlib.sha256(data).hexdigest()
+        return self._add(digest, lambda: "data:image/png;base64," + base64.b64encode(data).decode("ascii"))
+
+
+@dataclass
+class _Cells:
+    """What every image's cells share: the settings, the sources, the metrics shown and their files."""
+
+    results: Path
+    dataset: str
+    settings: list[tuple[str, int]]
+    methods: list[str]
+    shown: list[str]
+    level_metrics: dict[tuple[str, str, int], LevelMetrics | None]
+    bpp: dict[tuple[str, int], dict[str, float]]
+    notes: Notes
+    files: _Files
+
+    def of_image(self, name: str, raw_path: Path, full: tuple[int, int], box: tuple[int, int, int, int]):
+        """(file indexes, metric cells, bpp text) of one image, per setting: raw first, then each method."""
+        raw_ref = self.files.ref(raw_path, raw_path, full, box)
+        grid, values, rates = [], [], []
+        for c, lv in self.settings:
+            g_set, v_set = [raw_ref], [{m: {"text": "reference", "value": None, "marks": []} for m in self.shown}]
+            for m in self.methods:
+                keys = dict(dataset=self.dataset, codec=c, level=lv, image=name)
+                p = (path_of("compressed", self.results, **keys) if m == IDENTITY
+                     else path_of("enhanced", self.results, method=m, **keys))
+                g_set.append(self.files.ref(p, raw_path, full, box))
+                v_set.append({k: value_cell(self.level_metrics[(m, c, lv)], name, k, self.notes) for k in self.shown})
+            grid.append(g_set)
+            values.append(v_set)
+            b = self.bpp[(c, lv)].get(name, math.nan)
+            rates.append(None if math.isnan(b) else fmt_value(b))
+        return grid, values, rates
+
+
+def _chosen_settings(codecs: dict[str, Sequence[int]], settings: Iterable[str] | None) -> list[tuple[str, int]]:
+    all_settings = [(c, int(lv)) for c, lvs in codecs.items() for lv in lvs]
+    if not all_settings:
+        raise ConfigError("compare: no codec levels given")
+    chosen = _select([f"{c}:{lv}" for c, lv in all_settings], settings, "settings")
+    return [s for s in all_settings if f"{s[0]}:{s[1]}" in chosen]
 
 
 def collect(dataset: str, codecs: dict[str, Sequence[int]], methods: Sequence[str], results: str | os.PathLike,
@@ -269,25 +332,13 @@ def collect(dataset: str, codecs: dict[str, Sequence[int]], methods: Sequence[st
     if not raw_names:
         raise BadImageError(f"{raw_dir}: no PNG images (the prepared test set)")
     names = _select(raw_names, [Path(i).stem for i in images or []], "images")
-    all_settings = [(c, int(lv)) for c, lvs in codecs.items() for lv in lvs]
-    if not all_settings:
-        raise ConfigError("compare: no codec levels given")
-    chosen = _select([f"{c}:{lv}" for c, lv in all_settings], settings, "settings")
-    all_settings = [s for s in all_settings if f"{s[0]}:{s[1]}" in chosen]
+    all_settings = _chosen_settings(codecs, settings)
     methods = list(dict.fromkeys(methods))
     if IDENTITY not in methods:
         methods.insert(0, IDENTITY)
     sources = [RAW, *methods]
     notes = Notes()
-
-    files: list[str] = []
-    file_index: dict[str, int] = {}
-
-    def add_file(key: str, make) -> int:
-        if key not in file_index:
-            file_index[key] = len(files)
-            files.append(make())
-        return file_index[key]
+    files = _Files(page_dir, self_contained)
 
     level_metrics = {(m, c, lv): read_level_metrics(path_of("metrics", results, method=m, dataset=dataset,
                                                               codec=c, level=lv))
@@ -296,6 +347,7 @@ def collect(dataset: str, codecs: dict[str, Sequence[int]], methods: Sequence[st
     shown = shown or list(metrics)
     bpp = {(c, lv): _rate_bpp(path_of("rate", results, dataset=dataset, codec=c, level=lv))
            for c, lv in all_settings}
+    cells = _Cells(results, dataset, all_settings, methods, shown, level_metrics, bpp, notes, files)
 
     image_rows, grid, values, rates = [], [], [], []
     for name in names:
@@ -304,36 +356,11 @@ def collect(dataset: str, codecs: dict[str, Sequence[int]], methods: Sequence[st
         box = crop_box(crop, width, height, name)
         image_rows.append({"name": name, "width": box[2], "height": box[3], "full": [width, height],
                            "crop": list(box) if crop is not None else None})
-
-        def ref(path: Path) -> int:
-            size = _image_size(path)
-            if size != (width, height):
-                raise BadImageError(f"{path}: size {size[0]}x{size[1]} differs from raw {raw_path} "
-                                    f"({width}x{height})")
-            if not self_contained:
-                return add_file(str(path), lambda: _url(path, page_dir))
-            data = _embed(path, box)
-            digest = hashlib.sha256(data).hexdigest()
-            return add_file(digest, lambda: "data:image/png;base64," + base64.b64encode(data).decode("ascii"))
-
-        raw_ref = ref(raw_path)
-        g_img, v_img, r_img = [], [], []
-        for c, lv in all_settings:
-            g_set, v_set = [raw_ref], [{m: {"text": "reference", "value": None, "marks": []} for m in shown}]
-            for m in methods:
-                p = (path_of("compressed", results, dataset=dataset, codec=c, level=lv, image=name) if m == IDENTITY
-                     else path_of("enhanced", results, method=m, dataset=dataset, codec=c, level=lv, image=name))
-                g_set.append(ref(p))
-                v_set.append({k: value_cell(level_metrics[(m, c, lv)], name, k, notes) for k in shown})
-            g_img.append(g_set)
-            v_img.append(v_set)
-            b = bpp[(c, lv)].get(name, math.nan)
-            r_img.append(None if math.isnan(b) else fmt_value(b))
+        g_img, v_img, r_img = cells.of_image(name, raw_path, (width, height), box)
         grid.append(g_img)
         values.append(v_img)
         rates.append(r_img)
 
-    setting_ids = [f"{c}-{lv}" for c, lv in all_settings]
     start = 0
     if headline is not None and (headline[0], int(headline[1])) in all_settings:
         start = all_settings.index((headline[0], int(headline[1])))
@@ -342,11 +369,11 @@ def collect(dataset: str, codecs: dict[str, Sequence[int]], methods: Sequence[st
         "dataset": dataset,
         "selfContained": bool(self_contained),
         "images": image_rows,
-        "settings": [{"id": i, "codec": c, "level": lv, "label": setting_label(c, lv)}
-                     for i, (c, lv) in zip(setting_ids, all_settings)],
+        "settings": [{"id": f"{c}-{lv}", "codec": c, "level": lv, "label": setting_label(c, lv)}
+                     for c, lv in all_settings],
         "sources": [{"id": s, "label": source_label(s)} for s in sources],
         "metrics": [{"id": m, "label": metric_label(m), "lowerBetter": m in LOWER_BETTER} for m in shown],
-        "files": files,
+        "files": files.urls,
         "grid": grid,
         "values": values,
         "bpp": rates,
@@ -394,8 +421,6 @@ def build_page(dataset: str, codecs: dict[str, Sequence[int]], methods: Sequence
 def write_preview(data: dict, page_dir: Path, out: Path, tile: int = 128, per_row: int = 6) -> None:
     """A contact sheet for the report: a centre crop of the first image at the initial setting,
     raw, compressed and every method, labelled (the report links the page from its caption)."""
-    from PIL import Image, ImageDraw
-
     img, s = data["initial"]["image"], data["initial"]["setting"]
     meta = data["images"][img]
     cells = []
@@ -404,8 +429,6 @@ def write_preview(data: dict, page_dir: Path, out: Path, tile: int = 128, per_ro
         if url.startswith("data:"):
             im = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
         else:
-            from urllib.parse import unquote
-
             im = Image.open(page_dir / unquote(url))
         im = im.convert("RGB")
         w, h = im.size

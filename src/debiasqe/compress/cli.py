@@ -11,7 +11,7 @@ from .codecs import CODECS
 
 
 def run_compress(args) -> None:
-    from ..core.imageio import list_images
+    from ..core.imageio import list_images  # lazy: every command imports this cli module
     from .stage import compress_folder
 
     images = list_images(args.input)
@@ -22,7 +22,7 @@ def run_compress(args) -> None:
 
 
 def run_rate_summary(args) -> None:
-    from .rates import write_rate_summary
+    from .rates import write_rate_summary  # lazy: every command imports this cli module
 
     files = {}
     for path in args.rate_files:

@@ -26,7 +26,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
 from .atomic import atomic_path
 from .errors import BadImageError
@@ -117,8 +117,6 @@ def read_rgb(path: str | Path, *, own: bool = False,
 
 def _to_srgb(im: Image.Image, icc: bytes) -> tuple[Image.Image, str | None]:
     """Convert ``im`` from its embedded profile to sRGB (perceptual); sRGB itself is left alone."""
-    from PIL import ImageCms
-
     try:
         src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         desc = (ImageCms.getProfileDescription(src) or "").strip() or "unnamed"
@@ -141,7 +139,7 @@ def _png_bit_depth(path: Path) -> int:
 
 def _read_png16_rgb(path: Path) -> np.ndarray:
     # Pillow keeps only the high byte of 16-bit RGB PNGs; round instead.
-    import imagecodecs
+    import imagecodecs  # lazy: only 16-bit PNGs need it (~50 ms of import off every other read)
 
     a = imagecodecs.png_decode(path.read_bytes())[..., :3].astype(np.float64)
     return np.clip(np.round(a / 257.0), 0, 255).astype(np.uint8)
@@ -182,7 +180,7 @@ def to_tensor(a: np.ndarray):
     and converts: about 3x faster than transposing a strided view in numpy
     (benchmarks/patch_reads.py).
     """
-    import torch
+    import torch  # lazy: data and compress use this module and must not load torch
 
     t = torch.from_numpy(np.asarray(a).copy())  # a C-ordered, writable copy
     t = t.permute(2, 0, 1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
@@ -191,7 +189,7 @@ def to_tensor(a: np.ndarray):
 
 def to_uint8(x) -> np.ndarray:
     """float 3xHxW (or 1x3xHxW) in [0, 1] -> uint8 HxWx3, rounding as BasicSR's tensor2img."""
-    import torch
+    import torch  # lazy: as in to_tensor
 
     x = x[0] if x.ndim == 4 else x
     return (x.float().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()

@@ -18,6 +18,8 @@ import sys
 import time
 from typing import Iterable, TextIO
 
+from tqdm import tqdm
+
 #: seconds between two plain lines (env DEBIASQE_PROGRESS_SECONDS overrides)
 DEFAULT_INTERVAL = 30.0
 
@@ -124,8 +126,6 @@ def track(iterable: Iterable | None = None, *, total: int | None = None, desc: s
     """A progress object over ``iterable`` (or updated by hand): tqdm when ``bar`` and
     stderr is a terminal, else :class:`PlainProgress` (periodic lines)."""
     if bar and interactive(file):
-        from tqdm import tqdm
-
         return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial, file=file or sys.stderr,
                     dynamic_ncols=True, **tqdm_kwargs)
     return PlainProgress(iterable, total=total, desc=desc, unit=unit, initial=initial, file=file)

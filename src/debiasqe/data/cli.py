@@ -12,33 +12,33 @@ from ..core.cliargs import add_command, add_quiet, json_list, json_object
 
 
 def run_prepare(args) -> None:
-    from .datasets import prepare_dataset
+    from .datasets import prepare_dataset  # lazy: every command imports this cli module
 
     prepare_dataset(args.dataset, args.spec or {}, args.output, threads=args.threads)
 
 
 def _mirrors(args):
-    from .remote import mirrors_from_config
+    from .remote import mirrors_from_config  # lazy: every command imports this cli module
 
     return None if args.mirrors is None else mirrors_from_config(args.mirrors, key="--mirrors")
 
 
 def run_download(args) -> None:
-    from .remote import acquire_archive
+    from .remote import acquire_archive  # lazy: every command imports this cli module
 
     acquire_archive(args.archive, args.output.parent, mirrors=_mirrors(args), dest=args.output,
                     progress=not args.quiet)
 
 
 def run_extract(args) -> None:
-    from .remote import extract_archive_for_splits, max_bytes_from_gb
+    from .remote import extract_archive_for_splits, max_bytes_from_gb  # lazy: every command imports this cli module
 
     extract_archive_for_splits(args.archive, args.input, args.output, mirrors=_mirrors(args),
                                max_bytes=max_bytes_from_gb(args.max_unpacked_gb), progress=not args.quiet)
 
 
 def run_patches(args) -> None:
-    from .patches import store_folder
+    from .patches import store_folder  # lazy: every command imports this cli module
 
     store_folder(args.input, args.output, dataset=args.dataset, progress=not args.quiet)
 

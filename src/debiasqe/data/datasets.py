@@ -34,7 +34,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from ..core.atomic import write_text
+from ..core.atomic import pid_alive, write_text
 from ..core.errors import BadImageError, ConfigError
 from ..core.progress import track
 from ..core.provenance import base_record
@@ -264,8 +264,6 @@ def center_crop(rgb: np.ndarray, max_size: int | None) -> np.ndarray:
 
 def _remove_dead_partials(out_dir: Path) -> None:
     """Folders ``.NAME.tmp-PID`` of killed prepare jobs (a whole dataset's PNGs each)."""
-    from ..core.atomic import pid_alive
-
     for p in out_dir.parent.glob(f".{out_dir.name}.tmp-*"):
         pid = p.name.rsplit("-", 1)[-1]
         if p.is_dir() and pid.isdigit() and not pid_alive(int(pid)):

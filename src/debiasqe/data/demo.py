@@ -12,7 +12,7 @@ import numpy as np
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        from skimage import data
+        from skimage import data  # lazy: only preparing a demo split needs it (report.yaml has no scikit-image)
 
         img = getattr(data, name)()
         return img[0] if isinstance(img, tuple) else img

@@ -25,6 +25,7 @@ which mirror the file came from and whether it was verified.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import hashlib
 import http.client
 import json
@@ -37,6 +38,8 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from tqdm import tqdm
 
 from ..core.atomic import write_text
 from ..core.errors import DebiasqeError, IntegrityError
@@ -90,8 +93,6 @@ def _hash_file(path: Path, algos: Iterable[str], progress: bool = False) -> dict
 
 
 def _bar(total: int | None, initial: int, desc: str, enabled: bool):
-    from tqdm import tqdm
-
     return tqdm(total=total, initial=initial, desc=desc, unit="B", unit_scale=True,
                 unit_divisor=1024, disable=not enabled, leave=False)
 
@@ -169,8 +170,6 @@ def _retry_after(headers) -> float | None:
         return None
     if value.isdigit():
         return float(value)
-    import email.utils
-
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -195,17 +194,42 @@ def _attempt(url: str, part: Path, size: int | None, timeout: float, progress: b
         offset = 0
     if size is not None and offset == size and offset > 0:
         return  # complete already; verification decides
+    resp = _request(url, part, offset, timeout)
+    if resp is None:
+        return  # the part holds the whole file
+    with resp:
+        length = resp.headers.get("Content-Length")
+        length = int(length) if length and length.isdigit() else None
+        offset, mode, total = _resume_point(resp, url, part, offset, length)
+        if size is not None and total is not None and total != size:
+            # The server offers a different file; still fetch it, verification will name it.
+            log.warning("%s: server reports %d bytes, expected %d", url, total, size)
+        expected_end = offset + length if length is not None else None
+        bar = _bar(total or size, offset, Path(part.name[:-5]).name, progress)
+        try:
+            written = _stream(resp, part, mode, offset, bar)
+        finally:
+            bar.close()
+        if expected_end is not None and written < expected_end:
+            raise _Retryable(f"connection closed at byte {written} of {expected_end}")
+
+
+def _request(url: str, part: Path, offset: int, timeout: float):
+    """Open ``url`` from byte ``offset``; None when a 416 says ``part`` already holds the whole file.
+
+    Maps failures: transient ones to _Retryable, permanent ones to DownloadError.
+    """
     headers = {"User-Agent": USER_AGENT}
     if offset:
         headers["Range"] = f"bytes={offset}-"
     req = urllib.request.Request(url, headers=headers)
     try:
-        resp = urllib.request.urlopen(req, timeout=timeout)
+        return urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as e:
         if e.code == 416 and offset:
             m = re.search(r"/(\d+)", e.headers.get("Content-Range", "") or "")
             if m and int(m.group(1)) == offset:
-                return  # the part holds the whole file
+                return None
             log.warning("%s: server refused resume at byte %d (416); starting over", url, offset)
             part.unlink()
             raise _Retryable(f"HTTP 416 at offset {offset}") from e
@@ -221,55 +245,47 @@ def _attempt(url: str, part: Path, size: int | None, timeout: float, progress: b
     except (OSError, http.client.HTTPException) as e:  # e.g. RemoteDisconnected, timeout
         raise _Retryable(f"{type(e).__name__}: {e}") from e
 
-    with resp:
-        status = getattr(resp, "status", None) or 200  # file:// has no status
-        length = resp.headers.get("Content-Length")
-        length = int(length) if length and length.isdigit() else None
-        if offset and status == 206:
-            m = _CONTENT_RANGE.search(resp.headers.get("Content-Range", "") or "")
-            if not m or int(m.group(1)) != offset:
-                log.warning("%s: unexpected Content-Range %r for resume at %d; starting over",
-                            url, resp.headers.get("Content-Range"), offset)
-                part.unlink()
-                raise _Retryable("bad Content-Range")
-            total = int(m.group(3)) if m.group(3) != "*" else None
-            mode = "ab"
-        elif status == 206:  # asked for everything, got a range: refuse to guess
-            raise _Retryable("HTTP 206 without a Range request")
-        else:
-            if offset:
-                log.info("%s: server ignored Range (HTTP %s); restarting from byte 0", url, status)
-            offset, mode = 0, "wb"
-            total = length
-        if size is not None and total is not None and total != size:
-            # The server offers a different file; still fetch it, verification will name it.
-            log.warning("%s: server reports %d bytes, expected %d", url, total, size)
-        expected_end = offset + length if length is not None else None
-        bar = _bar(total or size, offset, Path(part.name[:-5]).name, progress)
-        written = offset
-        # read1: return what has arrived, so bytes received before a timeout are kept
-        read = getattr(resp, "read1", None) or resp.read
-        try:
-            with open(part, mode) as fh:
-                while True:
-                    try:
-                        block = read(CHUNK)
-                    except (OSError, http.client.HTTPException) as e:
-                        raise _Retryable(f"connection lost at byte {written}: {type(e).__name__}: {e}") from e
-                    if not block:
-                        break
-                    try:
-                        fh.write(block)
-                    except OSError as e:  # a full disk: name the file (its data is kept for a resume)
-                        raise OSError(e.errno, e.strerror or str(e), str(part)) from e
-                    written += len(block)
-                    bar.update(len(block))
-                fh.flush()
-                os.fsync(fh.fileno())
-        finally:
-            bar.close()
-        if expected_end is not None and written < expected_end:
-            raise _Retryable(f"connection closed at byte {written} of {expected_end}")
+
+def _resume_point(resp, url: str, part: Path, offset: int, length: int | None) -> tuple[int, str, int | None]:
+    """(offset, file mode, total size or None) for the reply: append on a matching 206, else start over."""
+    status = getattr(resp, "status", None) or 200  # file:// has no status
+    if offset and status == 206:
+        m = _CONTENT_RANGE.search(resp.headers.get("Content-Range", "") or "")
+        if not m or int(m.group(1)) != offset:
+            log.warning("%s: unexpected Content-Range %r for resume at %d; starting over",
+                        url, resp.headers.get("Content-Range"), offset)
+            part.unlink()
+            raise _Retryable("bad Content-Range")
+        return offset, "ab", int(m.group(3)) if m.group(3) != "*" else None
+    if status == 206:  # asked for everything, got a range: refuse to guess
+        raise _Retryable("HTTP 206 without a Range request")
+    if offset:
+        log.info("%s: server ignored Range (HTTP %s); restarting from byte 0", url, status)
+    return 0, "wb", length
+
+
+def _stream(resp, part: Path, mode: str, offset: int, bar) -> int:
+    """Write the reply's body to ``part`` (opened with ``mode``), fsync it; return the bytes it now holds."""
+    written = offset
+    # read1: return what has arrived, so bytes received before a timeout are kept
+    read = getattr(resp, "read1", None) or resp.read
+    with open(part, mode) as fh:
+        while True:
+            try:
+                block = read(CHUNK)
+            except (OSError, http.client.HTTPException) as e:
+                raise _Retryable(f"connection lost at byte {written}: {type(e).__name__}: {e}") from e
+            if not block:
+                break
+            try:
+                fh.write(block)
+            except OSError as e:  # a full disk: name the file (its data is kept for a resume)
+                raise OSError(e.errno, e.strerror or str(e), str(part)) from e
+            written += len(block)
+            bar.update(len(block))
+        fh.flush()
+        os.fsync(fh.fileno())
+    return written
 
 
 # ---------------------------------------------------------------- public API
@@ -297,18 +313,8 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, md
     dest.parent.mkdir(parents=True, exist_ok=True)
     size = int(size) if size is not None else None
     part, part_meta = _part_paths(dest)
-
-    if dest.exists():
-        if not (sha256 or md5 or size is not None):
-            log.warning("%s: exists; no size or checksum known, using it UNVERIFIED", dest)
-            return dest
-        try:
-            check_file(dest, sha256=sha256, md5=md5, size=size, what=url, progress=progress)
-            log.info("%s: present and verified", dest)
-            return dest
-        except IntegrityError as e:
-            bad = _move_aside(dest, dest)
-            log.warning("%s; moved to %s, downloading again", e, bad)
+    if dest.exists() and _existing_is_good(url, dest, sha256=sha256, md5=md5, size=size, progress=progress):
+        return dest
 
     # A partial file from another url (e.g. a different mirror) must not be resumed.
     if part.exists():
@@ -321,17 +327,49 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, md
             part.unlink()
     write_text(part_meta, json.dumps({"url": url}))
 
+    _fetch_with_retries(url, dest, size=size, timeout=timeout, progress=progress, retries=retries,
+                        backoff=backoff, max_backoff=max_backoff, deadline=deadline)
+    _verify_part(url, dest, sha256=sha256, md5=md5, size=size, expect=expect, progress=progress)
+    os.replace(part, dest)
+    _forget_part_meta(dest)
+    return dest
+
+
+def _forget_part_meta(dest: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        _part_paths(dest)[1].unlink()
+
+
+def _existing_is_good(url: str, dest: Path, *, sha256: str | None, md5: str | None, size: int | None,
+                      progress: bool) -> bool:
+    """Whether an existing ``dest`` may be used; one that fails verification is moved to ``dest.bad-N``."""
+    if not (sha256 or md5 or size is not None):
+        log.warning("%s: exists; no size or checksum known, using it UNVERIFIED", dest)
+        return True
+    try:
+        check_file(dest, sha256=sha256, md5=md5, size=size, what=url, progress=progress)
+        log.info("%s: present and verified", dest)
+        return True
+    except IntegrityError as e:
+        bad = _move_aside(dest, dest)
+        log.warning("%s; moved to %s, downloading again", e, bad)
+        return False
+
+
+def _fetch_with_retries(url: str, dest: Path, *, size: int | None, timeout: float, progress: bool, retries: int,
+                        backoff: float, max_backoff: float, deadline: float | None) -> None:
+    """Run :func:`_attempt` until ``dest.part`` holds the whole body, backing off between failed attempts."""
+    part = _part_paths(dest)[0]
     failures = 0
     best = part.stat().st_size if part.exists() else 0
     started = time.monotonic()
     while True:
         try:
             _attempt(url, part, size, timeout, progress)
-            break
+            return
         except DownloadError:
             if not part.exists():
-                with contextlib.suppress(FileNotFoundError):
-                    part_meta.unlink()
+                _forget_part_meta(dest)
             raise
         except _Retryable as e:
             now = part.stat().st_size if part.exists() else 0
@@ -341,8 +379,7 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, md
             if failures > retries:
                 kept = f" (partial data kept in {part})" if part.exists() else ""
                 if not kept:
-                    with contextlib.suppress(FileNotFoundError):
-                        part_meta.unlink()
+                    _forget_part_meta(dest)
                 raise DownloadError(f"{url}: giving up after {retries} retries: {e}{kept}") from None
             wait = min(backoff * 2 ** (failures - 1), max_backoff)
             if e.retry_after is not None:
@@ -354,30 +391,29 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, md
             log.warning("%s: %s; retry %d/%d in %.1fs", url, e, failures, retries, wait)
             time.sleep(wait)
 
+
+def _verify_part(url: str, dest: Path, *, sha256: str | None, md5: str | None, size: int | None,
+                 expect: str | None, progress: bool) -> None:
+    """Check the finished ``dest.part``; one that fails goes to ``dest.bad-N`` with an IntegrityError."""
+    part = _part_paths(dest)[0]
     if not part.exists():  # empty body with no error: still a file
         part.touch()
     try:
         digests = check_file(part, sha256=sha256, md5=md5, size=size, what=url, progress=progress)
     except IntegrityError as e:
         bad = _move_aside(part, dest)
-        with contextlib.suppress(FileNotFoundError):
-            part_meta.unlink()
+        _forget_part_meta(dest)
         raise IntegrityError(f"{e}; moved to {bad}") from None
     if not (sha256 or md5 or size is not None):
         problem = not_an_archive(part) if expect == "archive" else None
         if problem:
             bad = _move_aside(part, dest)
-            with contextlib.suppress(FileNotFoundError):
-                part_meta.unlink()
+            _forget_part_meta(dest)
             raise IntegrityError(f"{url}: the reply is not an archive but {problem}; moved to {bad}")
         log.warning("%s: no size or checksum known; accepted UNVERIFIED (sha256 %s, %d bytes)",
                     url, digests["sha256"], part.stat().st_size)
     else:
         log.info("%s: verified (sha256 %s)", dest, digests["sha256"])
-    os.replace(part, dest)
-    with contextlib.suppress(FileNotFoundError):
-        part_meta.unlink()
-    return dest
 
 
 def source_record_path(dest: str | os.PathLike) -> Path:

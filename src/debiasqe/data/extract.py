@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from tqdm import tqdm
+
 from ..core.errors import DebiasqeError, UnsafeArchiveError
 
 log = logging.getLogger(__name__)
@@ -213,8 +215,6 @@ def extract_archive(archive: str | os.PathLike, target: str | os.PathLike, *, ma
     A ``target`` holding the completion marker is reused as it is; a
     ``target`` without it is refused (remove it, it is not ours).
     """
-    from tqdm import tqdm
-
     archive, target = Path(archive), Path(target)
     if (target / MARKER).is_file():
         log.info("%s: already extracted", target)
@@ -226,15 +226,7 @@ def extract_archive(archive: str | os.PathLike, target: str | os.PathLike, *, ma
     _clean_stale(target)
 
     with contextlib.ExitStack() as stack:
-        try:
-            if fmt == "zip":
-                handle = stack.enter_context(zipfile.ZipFile(archive))
-                members = list(_zip_members(archive, handle))
-            else:
-                handle = stack.enter_context(tarfile.open(archive, "r:*"))
-                members = list(_tar_members(archive, handle))
-        except _READ_ERRORS as e:
-            raise ArchiveError(f"{archive}: cannot read archive: {e}") from e
+        handle, members = _open_archive(archive, fmt, stack)
         _check(archive, members)
         chosen = [m for m in members if include is None or include(m.name)]
         if fmt == "zip":
@@ -246,49 +238,9 @@ def extract_archive(archive: str | os.PathLike, target: str | os.PathLike, *, ma
 
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
         try:
-            root = tmp.resolve()
-            written = 0
-            bar = tqdm(total=declared, desc=f"extract {archive.name}", unit="B", unit_scale=True,
-                       unit_divisor=1024, disable=not progress, leave=False)
-            with bar:
-                for m in chosen:
-                    dest = tmp / m.name if m.name else tmp
-                    # defence in depth: nothing we create is a link, so this only trips on surprises
-                    if root != dest.parent.resolve() and root not in dest.parent.resolve().parents:
-                        raise UnsafeArchiveError(f"{archive}: member {m.name!r} resolves outside the target")
-                    if m.kind == "dir":
-                        dest.mkdir(parents=True, exist_ok=True)
-                        continue
-                    if m.kind == "symlink":
-                        log.warning("%s: member %r is a symlink; not extracted", archive, m.name)
-                        continue
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    if m.kind == "hardlink":
-                        src = tmp / _link_inside(archive, m.name, m.link or "", relative_to_member=False)
-                        if not src.is_file():
-                            log.warning("%s: hardlink %r to %r not extracted (target not selected)",
-                                        archive, m.name, m.link)
-                            continue
-                        shutil.copyfile(src, dest)
-                        written += src.stat().st_size
-                    else:
-                        with _open_member(archive, handle, fmt, m) as src, open(dest, "wb") as out:
-                            while block := _read(archive, m, src):
-                                written += len(block)
-                                if written > max_bytes:
-                                    raise ArchiveError(
-                                        f"{archive}: member {m.name!r} pushes the unpacked size over the "
-                                        f"ceiling of {max_bytes} bytes (sizes in the archive lie)")
-                                try:
-                                    out.write(block)
-                                except OSError as e:  # a full disk: name where, keep nothing
-                                    raise ArchiveError(f"{archive}: cannot write {target}/{m.name}: "
-                                                       f"{e.strerror or e}; nothing extracted") from e
-                                bar.update(len(block))
-                    if written > max_bytes:
-                        raise ArchiveError(f"{archive}: member {m.name!r} pushes the unpacked size over "
-                                           f"the ceiling of {max_bytes} bytes")
-                    os.chmod(dest, 0o644)
+            with tqdm(total=declared, desc=f"extract {archive.name}", unit="B", unit_scale=True,
+                      unit_divisor=1024, disable=not progress, leave=False) as bar:
+                written = _write_members(archive, target, tmp, handle, fmt, chosen, max_bytes, bar)
             if fmt == "tar":
                 _check_tar_end(archive, handle)
             record = {"archive": str(archive), "archive_bytes": archive.stat().st_size, "format": fmt,
@@ -300,6 +252,69 @@ def extract_archive(archive: str | os.PathLike, target: str | os.PathLike, *, ma
             raise
     log.info("%s: extracted %d members (%d bytes) to %s", archive, len(chosen), written, target)
     return target
+
+
+def _open_archive(archive: Path, fmt: str, stack: contextlib.ExitStack) -> tuple[object, list[_Member]]:
+    """The open zip or tar handle (closed with ``stack``) and its members, listed."""
+    try:
+        if fmt == "zip":
+            handle = stack.enter_context(zipfile.ZipFile(archive))
+            return handle, list(_zip_members(archive, handle))
+        handle = stack.enter_context(tarfile.open(archive, "r:*"))
+        return handle, list(_tar_members(archive, handle))
+    except _READ_ERRORS as e:
+        raise ArchiveError(f"{archive}: cannot read archive: {e}") from e
+
+
+def _write_members(archive: Path, target: Path, tmp: Path, handle, fmt: str, chosen: list[_Member],
+                   max_bytes: int, bar) -> int:
+    """Write the ``chosen`` members into the partial folder ``tmp``; return the bytes written."""
+    root = tmp.resolve()
+    written = 0
+    for m in chosen:
+        dest = tmp / m.name if m.name else tmp
+        # defence in depth: nothing we create is a link, so this only trips on surprises
+        if root != dest.parent.resolve() and root not in dest.parent.resolve().parents:
+            raise UnsafeArchiveError(f"{archive}: member {m.name!r} resolves outside the target")
+        if m.kind == "dir":
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        if m.kind == "symlink":
+            log.warning("%s: member %r is a symlink; not extracted", archive, m.name)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if m.kind == "hardlink":
+            src = tmp / _link_inside(archive, m.name, m.link or "", relative_to_member=False)
+            if not src.is_file():
+                log.warning("%s: hardlink %r to %r not extracted (target not selected)", archive, m.name, m.link)
+                continue
+            shutil.copyfile(src, dest)
+            written += src.stat().st_size
+        else:
+            written = _copy_member(archive, target, handle, fmt, m, dest, written, max_bytes, bar)
+        if written > max_bytes:
+            raise ArchiveError(f"{archive}: member {m.name!r} pushes the unpacked size over "
+                               f"the ceiling of {max_bytes} bytes")
+        os.chmod(dest, 0o644)
+    return written
+
+
+def _copy_member(archive: Path, target: Path, handle, fmt: str, m: _Member, dest: Path, written: int,
+                 max_bytes: int, bar) -> int:
+    """Copy the file member ``m`` to ``dest``; return the running total of bytes written, ``written`` included."""
+    with _open_member(archive, handle, fmt, m) as src, open(dest, "wb") as out:
+        while block := _read(archive, m, src):
+            written += len(block)
+            if written > max_bytes:
+                raise ArchiveError(f"{archive}: member {m.name!r} pushes the unpacked size over the "
+                                   f"ceiling of {max_bytes} bytes (sizes in the archive lie)")
+            try:
+                out.write(block)
+            except OSError as e:  # a full disk: name where, keep nothing
+                raise ArchiveError(f"{archive}: cannot write {target}/{m.name}: "
+                                   f"{e.strerror or e}; nothing extracted") from e
+            bar.update(len(block))
+    return written
 
 
 _READ_ERRORS = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError, lzma.LZMAError)

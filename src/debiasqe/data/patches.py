@@ -40,11 +40,14 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from ..core.atomic import atomic_path, write_text
 from ..core.errors import BadImageError, ConfigError, DebiasqeError
 from ..core.imageio import to_tensor
+from ..core.progress import track
 from ..core.provenance import base_record
+from .datasets import dataset_images
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +77,6 @@ def patch_positions(length: int, patch: int, step: int) -> list[int]:
 
 
 def _open_rgb(path: Path):
-    from PIL import Image, UnidentifiedImageError
-
     try:
         img = Image.open(path)
     except (OSError, UnidentifiedImageError) as e:
@@ -99,8 +100,6 @@ def write_image_store(image_paths: Sequence[str | os.PathLike], out_npy: str | o
     ``grid`` (patch, step), if given, is recorded as the store's default grid
     (used by :class:`PairedPatchDataset` when it is given none).
     """
-    from ..core.progress import track
-
     paths = [Path(p) for p in image_paths]
     if not paths:
         raise ConfigError(f"{out_npy}: no images to store")
@@ -122,6 +121,22 @@ def write_image_store(image_paths: Sequence[str | os.PathLike], out_npy: str | o
         total += h * w * 3
 
     # pass 2: decode each image into its slice of the memory map
+    _fill_store(paths, entries, total, out_npy, progress)
+    index = {"format": INDEX_FORMAT, "npy": out_npy.name, "count": len(entries), "bytes": total,
+             "images": entries, "provenance": base_record()}
+    if grid is not None:
+        index["grid"] = {"patch": int(grid[0]), "step": int(grid[1])}
+    try:
+        write_text(out_index, json.dumps(index) + "\n")
+    except BaseException:
+        out_npy.unlink(missing_ok=True)  # a store without its index is not a finished output
+        raise
+    log.info("%s: %d images, %d bytes", out_npy, len(entries), total)
+    return len(entries)
+
+
+def _fill_store(paths: list[Path], entries: list[dict], total: int, out_npy: Path, progress: bool) -> None:
+    """Decode each image into its slice of ``out_npy`` (written atomically); add its pixels' sha256 to its entry."""
     with atomic_path(out_npy) as tmp:
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(total,))
         # The map is a sparse file: without reserving its blocks, a full disk would
@@ -141,17 +156,6 @@ def write_image_store(image_paths: Sequence[str | os.PathLike], out_npy: str | o
             e["sha256"] = hashlib.sha256(np.ascontiguousarray(arr).data).hexdigest()
         mm.flush()
         del mm
-    index = {"format": INDEX_FORMAT, "npy": out_npy.name, "count": len(entries), "bytes": total,
-             "images": entries, "provenance": base_record()}
-    if grid is not None:
-        index["grid"] = {"patch": int(grid[0]), "step": int(grid[1])}
-    try:
-        write_text(out_index, json.dumps(index) + "\n")
-    except BaseException:
-        out_npy.unlink(missing_ok=True)  # a store without its index is not a finished output
-        raise
-    log.info("%s: %d images, %d bytes", out_npy, len(entries), total)
-    return len(entries)
 
 
 def _preallocate(fd: int, size: int) -> None:
@@ -204,8 +208,6 @@ def store_folder(folder: str | os.PathLike, out_npy: str | os.PathLike, *,
     ``dataset``; a missing one is a BadImageError naming it. Without
     ``dataset``, ``folder`` must be a prepared dataset.
     """
-    from .datasets import dataset_images
-
     folder = Path(folder)
     order = dataset_images(folder if dataset is None else dataset)
     paths = [folder / f"{p.stem}.png" for p in order]

@@ -10,7 +10,7 @@ from ..core.cliargs import add_command, add_quiet
 
 
 def run_enhance(args) -> None:
-    from .stage import enhance_folder, enhance_identity
+    from .stage import enhance_folder, enhance_identity  # lazy: every command imports this cli module
 
     if args.model is None:
         record = enhance_identity(args.input, args.output)

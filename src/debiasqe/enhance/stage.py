@@ -42,12 +42,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..archs import build_generator, generator_tiling
 from ..train import checkpoint as ckpt
 from ..core.atomic import atomic_path, write_text
 from ..core.device import resolve_device
 from ..core.errors import BadImageError, ConfigError
 from ..core.imageio import read_rgb, to_tensor, to_uint8
 from ..core.imageio import write_png as write_rgb_png
+from ..core.progress import track
 from ..core.provenance import base_record, sha256_file
 
 
@@ -69,8 +71,6 @@ def write_png(dest: str | Path, arr: np.ndarray) -> None:
 
 def load_generator(model_path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Build the generator named in ``model.pt``'s meta and load its EMA weights."""
-    from ..archs import build_generator
-
     obj = ckpt.load(model_path)
     if not isinstance(obj, dict) or "state_dict" not in obj or "meta" not in obj:
         raise ConfigError(f"{model_path}: not a debiasqe model.pt (expected keys state_dict, meta)")
@@ -292,6 +292,27 @@ def _pngs(folder: Path) -> list[Path]:
     return files
 
 
+@dataclass
+class _PathsTaken:
+    """How a folder's images ran: images per path (whole, tiles), the overlaps used, the notes (each said once)."""
+
+    paths: dict[str, int] = field(default_factory=dict)
+    overlaps: set[int] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, plan, image: str) -> None:
+        self.paths[plan.mode] = self.paths.get(plan.mode, 0) + 1
+        if plan.mode == "tiles":
+            self.overlaps.add(plan.overlap)
+        for n in plan.notes:
+            if n not in self.notes:
+                self.notes.append(n)
+                print(f"note: {image}: {n}", file=sys.stderr)
+
+    def record(self) -> dict:
+        return {"paths": self.paths, "overlap_used": sorted(self.overlaps), "notes": self.notes}
+
+
 def enhance_folder(
     model_path: str | Path,
     in_dir: str | Path,
@@ -311,10 +332,6 @@ def enhance_folder(
 
     Whole image or exact tiles per image (:func:`enhance_exact`); ``budget``
     (bytes) replaces the measured free memory (tests)."""
-    from ..core.progress import track
-
-    from ..archs import generator_tiling
-
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     overlap = parse_overlap(overlap)
     files = _pngs(in_dir)
@@ -325,9 +342,7 @@ def enhance_folder(
     tiling = generator_tiling(gen, cfg.get("size", "paper"), **(cfg.get("generator_args") or {}))
     out_dir.mkdir(parents=True, exist_ok=True)
     done = skipped = 0
-    paths: dict[str, int] = {}
-    notes: list[str] = []
-    overlaps: set[int] = set()
+    taken = _PathsTaken()
     bpp = None
     for src in track(files, desc=f"enhance {out_dir}", unit="img", bar=progress):
         dest = out_dir / src.name
@@ -339,13 +354,7 @@ def enhance_folder(
             bpp = bytes_per_pixel(model, dev, tiling.multiple, amp == "bf16")
         y, plan = enhance_exact(model, x, tiling, tile=tile, overlap=overlap, approximate=approximate,
                                 amp=amp == "bf16", bpp=bpp, budget=budget, name=gen)
-        paths[plan.mode] = paths.get(plan.mode, 0) + 1
-        if plan.mode == "tiles":
-            overlaps.add(plan.overlap)
-        for n in plan.notes:
-            if n not in notes:
-                notes.append(n)
-                print(f"note: {src.name}: {n}", file=sys.stderr)
+        taken.add(plan, src.name)
         if y.shape[-2:] != x.shape[-2:]:
             raise ConfigError(f"{model_path}: output {tuple(y.shape[-2:])} differs from input {tuple(x.shape[-2:])} for {src}")
         write_png(dest, to_uint8(y))
@@ -355,8 +364,7 @@ def enhance_folder(
         training=meta.get("provenance"), images=len(files), enhanced=done, skipped=skipped,
         tile=tile, overlap=overlap, approximate=approximate, device=str(dev), amp=amp,
         tiling={"radius": tiling.radius if math.isfinite(tiling.radius) else None,
-                "multiple": tiling.multiple, "whole_only": tiling.whole_only or None,
-                "paths": paths, "overlap_used": sorted(overlaps), "notes": notes},
+                "multiple": tiling.multiple, "whole_only": tiling.whole_only or None, **taken.record()},
     )
     if record_path is not None:
         write_text(record_path, json.dumps(record, indent=2, default=str) + "\n")

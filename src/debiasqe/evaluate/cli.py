@@ -10,7 +10,7 @@ from ..weights.store import POLICIES
 
 
 def run_evaluate(args) -> None:
-    from .stage import evaluate_method
+    from .stage import evaluate_method  # lazy: every command imports this cli module
 
     codec, _, level = (args.disparity_at or "").partition(":")
     evaluate_method(args.method, args.dataset, args.codecs, args.results, args.raw,
@@ -21,7 +21,7 @@ def run_evaluate(args) -> None:
 
 
 def run_realism(args) -> None:
-    from .realism import realism_for_method
+    from .realism import realism_for_method  # lazy: every command imports this cli module
 
     realism_for_method(args.method, args.dataset, args.codecs, args.settings, args.results, args.raw,
                        patch=args.patch, device=args.device)

@@ -14,8 +14,11 @@ import os
 from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
+import torch
 
 from ..core.errors import BadImageError, ConfigError
+from .metrics import read_image
 
 
 def patch_positions(height: int, width: int, patch: int, n: int,
@@ -39,9 +42,7 @@ def disparity(triples: Sequence[tuple[str, str | os.PathLike, str | os.PathLike,
     Without it the feat_* columns are NaN. Patch positions depend only on
     ``seed`` and the image's index, so reruns crop the same patches.
     """
-    import pandas as pd
-    if reader is None:
-        from .metrics import read_image as reader
+    reader = read_image if reader is None else reader
     if patch < 1 or patches_per_image < 1:
         raise ConfigError(f"disparity: patch={patch}, patches_per_image={patches_per_image} must be >= 1")
     rows = []
@@ -65,7 +66,6 @@ def disparity(triples: Sequence[tuple[str, str | os.PathLike, str | os.PathLike,
             if feature_fn is not None:
                 crops["r"].append(pr); crops["c"].append(pc); crops["e"].append(pe)
     if feature_fn is not None and rows:
-        import torch
         fr, fe = [], []
         with torch.no_grad():
             for i in range(0, len(rows), batch_size):

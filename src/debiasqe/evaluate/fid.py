@@ -36,11 +36,17 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
+import torch
+from PIL import Image
 
 from ..core.atomic import atomic_path
-from ..core.errors import BadImageError, ConfigError
-from ..core.provenance import base_record
+from ..core.errors import BadImageError, ConfigError, WeightsUnavailableError
+from ..core.progress import track
+from ..core.provenance import base_record, sha256_file
+from ..weights import metric_weights as mw
 from ..weights.store import POLICIES
+from .metrics import read_image
+from .triangles import deviation
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_SIZE = 299
@@ -51,8 +57,6 @@ PROTOCOLS = ("patches", "whole")
 def pil_bicubic_resize(img: np.ndarray, size: int = INCEPTION_SIZE) -> np.ndarray:
     """pyiqa's 'clean' resize of an HxWx3 image on the 0-255 scale: PIL bicubic on each
     channel as a float ('F') image, clipped to [0, 255]; returns size×size×3 float32."""
-    from PIL import Image
-
     chans = [np.asarray(Image.fromarray(np.ascontiguousarray(img[:, :, c], dtype=np.float32), mode="F")
                         .resize((size, size), resample=Image.BICUBIC)).clip(0, 255)
              for c in range(img.shape[2])]
@@ -96,7 +100,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6,
         lam = np.linalg.eigvalsh((r @ s2 @ r + (r @ s2 @ r).T) / 2)
         tr_covmean = float(np.sqrt(np.clip(lam, 0, None)).sum())
     elif method == "sqrtm":
-        from scipy import linalg
+        from scipy import linalg  # lazy: 0.4 s of import, only for this non-default method
         covmean = linalg.sqrtm(s1.dot(s2))
         if not np.isfinite(covmean).all():
             offset = np.eye(s1.shape[0]) * eps
@@ -141,7 +145,7 @@ def extract_patches(img: np.ndarray, patch: int = 256) -> np.ndarray:
 def _pyiqa_inception_loader(weights: Path | None) -> Iterator[None]:
     """Make pyiqa's ``fid_inception_v3`` load ``weights`` with weights_only=True
     (or nothing, for random init) instead of fetching its URL."""
-    import torch
+    # lazy: pyiqa (seconds to import) loads only when an Inception network is built
     from pyiqa.archs import inception as inc
     from pyiqa.archs.arch_util import clean_state_dict
 
@@ -164,10 +168,7 @@ def build_inception(weights: str | os.PathLike | None, device="cpu"):
     ``weights=None`` gives a random-init network (seeded; tests, benchmarks).
     Returns (module, weights_record): the file's sha256 or "random-init".
     """
-    import torch
-    from pyiqa.archs.inception import InceptionV3
-    from ..core.errors import WeightsUnavailableError
-    from ..core.provenance import sha256_file
+    from pyiqa.archs.inception import InceptionV3  # lazy: see _pyiqa_inception_loader
 
     record = "random-init"
     if weights is not None:
@@ -243,7 +244,6 @@ def _batches(it: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:
 def inception_features(net, patches: np.ndarray, device="cpu", scaled: bool = False):
     """(N, 2048) float64 pool3 features of (N, P, P, 3) float [0,1] patches
     (``scaled=True``: already on the 0-255 scale and 299×299, see :func:`pil_bicubic_resize`)."""
-    import torch
     x = np.asarray(patches, dtype=np.float32)
     if not scaled:
         x = x * 255
@@ -263,9 +263,7 @@ def compute_set_stats(paths: Sequence[str | os.PathLike], net, weights_record: s
     """Accumulate mean and covariance of the features of an image set's patches
     (``protocol='patches'``) or whole images (``'whole'``, pyiqa's FID)."""
     _check_protocol(protocol)
-    if reader is None:
-        from .metrics import read_image as reader
-    from ..core.progress import track
+    reader = read_image if reader is None else reader
 
     n = 0
     s = None
@@ -362,8 +360,6 @@ def inception_for_policy(policy: str, weights_dir, device="cpu"):
     ``auto`` without the file gives a random-init network, recorded as such;
     FID from random features is only good for smoke runs.
     """
-    from ..weights import metric_weights as mw
-    from ..core.errors import WeightsUnavailableError
     f = mw.files_for("fid")[0]
     present = mw.find_present(f, weights_dir)
     if policy == "required" and present is None:
@@ -384,7 +380,6 @@ def domain_fids(raw: Sequence, comp: Sequence, enh: Sequence, cache_dir: str | o
     enhanced set its own name (e.g. ``enh-<method>``) so raw and comp are
     shared across methods.
     """
-    from .triangles import deviation
     d = Path(cache_dir)
     _check_protocol(protocol)
     st = {n: set_stats_cached(p, d / f"{n}.npz", net, weights_record, patch=patch, protocol=protocol, **kw)

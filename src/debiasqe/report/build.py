@@ -45,6 +45,8 @@ def _rate_files(root: Path, dataset: str, codecs: dict) -> list[Path]:
 def build_tables(results: str | Path, out_dir: str | Path, *, dataset: str, methods: Sequence[str],
                  gan_methods: Sequence[str], metrics: Sequence[str], codecs: dict, setting: dict,
                  bd_fit: str = "pchip") -> None:
+    # lazy: targets.py (so the Snakefile and `debiasqe status`) imports this module for TABLE_STEMS;
+    # the evaluation registry and pandas/bjontegaard load only when tables are built
     from ..evaluate.metrics import metric_info
     from . import tables
 
@@ -69,7 +71,7 @@ def build_tables(results: str | Path, out_dir: str | Path, *, dataset: str, meth
 
 def build_figures(results: str | Path, out_dir: str | Path, *, dataset: str, methods: Sequence[str],
                   metrics: Sequence[str], codecs: dict, setting: dict, residual: dict) -> None:
-    from . import figures
+    from . import figures  # lazy: matplotlib loads only when figures are built (see build_tables)
 
     results, out_dir = Path(results), Path(out_dir)
     codec, level = headline(codecs, setting)

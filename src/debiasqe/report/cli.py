@@ -9,7 +9,7 @@ from ..core.cliargs import add_command, json_object
 
 
 def run_report(args) -> None:
-    from .build import build_figures, build_tables
+    from .build import build_figures, build_tables  # lazy: every command imports this cli module
 
     spec = args.spec
     common = dict(dataset=args.dataset, methods=spec["methods"], metrics=spec["metrics"], codecs=spec["codecs"],
@@ -22,7 +22,7 @@ def run_report(args) -> None:
 
 
 def run_overview(args) -> None:
-    from ..status.report import run_status
+    from ..status.report import run_status  # lazy: every command imports this cli module
     from ..targets import headline_of, trained_methods
     from ..methods import train_setting
     from .overview import fig_training_curves, write_overview

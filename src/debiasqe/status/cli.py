@@ -18,7 +18,7 @@ def default_config() -> Path | None:
 
 
 def run_status_command(args) -> None:
-    from ..config import load_config
+    from ..config import load_config  # lazy: every command imports this cli module
     from .report import as_json, as_text, run_status
 
     files = [p for p in [default_config(), *args.configfile] if p is not None]

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ...core.errors import ConfigError, ToolMissingError
+from ...core.errors import ConfigError, DebiasqeError, ToolMissingError
 from .base import Codec, Encoded, register_codec
 from .heif_payload import hevc_annexb
 
@@ -128,7 +128,7 @@ class BpgCodec(Codec):
                 _run([self._bpgdec, "-o", str(out), str(src)])
                 with Image.open(out) as im:
                     return np.asarray(im.convert("RGB"))
-        import pillow_heif
+        import pillow_heif  # lazy: the codec registry loads with every command; only libheif needs it
 
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
         return np.asarray(heif[0]).copy()
@@ -137,7 +137,7 @@ class BpgCodec(Codec):
         if self.backend == "bpgenc":
             enc = "HM (jctvc)" if self.jctvc else "default encoder"
             return f"bpgenc ({self._bpgenc}, {enc})"
-        import pillow_heif
+        import pillow_heif  # lazy: as in decode
 
         info = pillow_heif.libheif_info()
         return (f"libheif {info.get('libheif')} with {info.get('HEIF')} via pillow-heif "
@@ -151,7 +151,7 @@ TOOL_TIMEOUT_S = 900.0
 def encode_libheif(rgb: np.ndarray, level: int, params: dict | None = None) -> Encoded:
     """HEVC intra at QP ``level`` through pillow-heif / x265 with ``params`` (default
     ``X265_PARAMS``); the rate counts the HEVC payload only."""
-    import pillow_heif
+    import pillow_heif  # lazy: as in BPG.decode
 
     h, w = rgb.shape[:2]
     heif = pillow_heif.from_bytes(mode="RGB", size=(w, h), data=np.ascontiguousarray(rgb).tobytes())
@@ -167,8 +167,6 @@ def encode_libheif(rgb: np.ndarray, level: int, params: dict | None = None) -> E
 
 
 def _run(cmd: list[str]) -> None:
-    from ...core.errors import DebiasqeError
-
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
     except subprocess.TimeoutExpired:

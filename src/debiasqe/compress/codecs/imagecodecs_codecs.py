@@ -18,14 +18,14 @@ class _ImagecodecsCodec(Codec):
     encode_kwargs: dict = {}
 
     def _encode(self, rgb: np.ndarray, level: int) -> Encoded:
-        import imagecodecs
+        import imagecodecs  # lazy: the codec registry loads with every command; only these codecs need it
 
         enc = getattr(imagecodecs, f"{self.imagecodecs_name}_encode")
         data = bytes(enc(np.ascontiguousarray(rgb), level=level, **self.encode_kwargs))
         return Encoded(data, len(data))
 
     def decode(self, data: bytes) -> np.ndarray:
-        import imagecodecs
+        import imagecodecs  # lazy: as in _encode
 
         out = np.asarray(getattr(imagecodecs, f"{self.imagecodecs_name}_decode")(data))
         if out.ndim == 2:
@@ -33,7 +33,7 @@ class _ImagecodecsCodec(Codec):
         return np.ascontiguousarray(out[..., :3].astype(np.uint8))
 
     def describe(self) -> str:
-        import imagecodecs
+        import imagecodecs  # lazy: as in _encode
 
         lib = self.backend
         versions = dict(v.split("-", 1) for v in imagecodecs.version().split(", ") if "-" in v)

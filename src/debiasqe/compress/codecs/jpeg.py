@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import PIL
 from PIL import Image, features
 
 from .base import Codec, Encoded, register_codec
@@ -38,6 +39,4 @@ class JpegCodec(Codec):
             return np.asarray(im.convert("RGB"))
 
     def describe(self) -> str:
-        import PIL
-
         return f"libjpeg-turbo {features.version('libjpeg_turbo')} via Pillow {PIL.__version__}"
