@@ -4,11 +4,6 @@
 # is the compressed image itself, so every later stage treats it like a method.
 
 
-def enhance_models(wc):
-    """The model of every (codec, level), in codec_levels() order (one per codec with train_per: codec)."""
-    return [model_path(wc.method, c, lv) for c, lv in codec_levels()]
-
-
 rule enhance:
     input:
         png=compressed_pngs,
