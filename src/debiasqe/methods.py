@@ -34,6 +34,10 @@ def check_methods(config: dict) -> None:
                                   f"not {m['generator']}")
             if methods[init].get("init"):
                 raise ConfigError(f"methods.{name}.init: {init!r} has an init of its own (one stage only)")
+            start = config.get("training", {}).get("generator_init", "paper")
+            if methods[init].get("generator_init", start) != m.get("generator_init", start):
+                raise ConfigError(f"methods.{name}.generator_init: {m.get('generator_init', start)!r} differs from "
+                                  f"that of its init {init!r} ({methods[init].get('generator_init', start)!r})")
         if m.get("conditional_d") and RECIPES[m["recipe"]]["gan"] is None:
             raise ConfigError(f"methods.{name}.conditional_d needs an adversarial recipe "
                               f"(esrgan, realesrgan), not {m['recipe']!r}")
@@ -71,9 +75,10 @@ def method_spec(config: dict, name: str) -> dict:
     except KeyError:
         raise ConfigError(f"method {name!r} is not configured; defined: {', '.join(config['methods'])}") from None
     spec = copy.deepcopy(config["recipes"].get(method["recipe"], {}))
-    # on_mismatch at its default is left out: the spec (a job param) stays what it was before the key existed
+    # on_mismatch and generator_init at their defaults are left out: the spec (a job param) stays what
+    # it was before the keys existed
     spec.update({k: v for k, v in config["training"].items()
-                 if k != "train_per" and (k, v) != ("on_mismatch", "restart")})
+                 if k != "train_per" and (k, v) not in (("on_mismatch", "restart"), ("generator_init", "paper"))})
     spec.update({k: copy.deepcopy(v) for k, v in method.items() if k not in DAG_KEYS})
     spec.update(seed=config["seed"], device=config["device"], pretrained=config["pretrained"])
     if config.get("logging", {}).get("tensorboard"):

@@ -161,11 +161,12 @@ def _test_set_jobs(config: dict, d: str, results) -> list[Job]:
     out: list[Job] = []
     evaluated = evaluated_methods(config)
     hl = headline_of(config)
-    for m in evaluated:
+    for m in evaluated:  # one job per (method, dataset) over every codec level
+        files = []
         for c, lv in codec_levels(config):
             folder = R("enhanced", method=m, dataset=d, codec=c, level=lv)
-            files = [folder] if m == IDENTITY else [f"{folder}/provenance.json"]
-            out.append(Job("enhance", f"{m}/{d}/{c}/{lv}", files, benchmark=m != IDENTITY))
+            files.append(folder if m == IDENTITY else f"{folder}/provenance.json")
+        out.append(Job("enhance", f"{m}/{d}", files, benchmark=m != IDENTITY))
     for m in evaluated:
         files = []
         for c, lv in codec_levels(config):

@@ -14,6 +14,8 @@ from debiasqe.archs import (
     build_discriminator,
     build_generator,
     count_parameters,
+    identity_args,
+    start_as_identity,
 )
 from debiasqe.core.errors import ConfigError
 
@@ -52,6 +54,25 @@ def test_residual_nets_are_identity_when_last_conv_is_zero(name):
             last.bias.zero_()
     x = torch.rand(1, 3, 21, 30)
     torch.testing.assert_close(net(x), x)
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_identity_start_returns_the_input_exactly(name):
+    """training.generator_init: identity: every generator, built with identity_args, outputs its input."""
+    torch.manual_seed(0)
+    net = build_generator(name, "tiny", **identity_args(name))
+    start_as_identity(net)
+    x = torch.rand(1, 3, 21, 30)
+    assert torch.equal(net(x), x)
+    # the same parameters as the paper's network: only RDN and RRDBNet gain an input skip, no weights
+    assert set(net.state_dict()) == set(build_generator(name, "tiny").state_dict())
+    assert identity_args(name) == ({"global_skip": True} if name in ("rdn", "rrdbnet") else {})
+
+
+@pytest.mark.parametrize("name", ["rdn", "rrdbnet"])
+def test_identity_start_needs_the_global_skip(name):
+    with pytest.raises(ConfigError, match="has no global residual"):
+        start_as_identity(build_generator(name, "tiny"))
 
 
 # ---------------------------------------------------------------- paper parameter counts

@@ -101,6 +101,30 @@ def test_enhance_folder_names_sizes_resume(tmp_path, model_pt):
     assert again["enhanced"] == 0 and again["skipped"] == 2
 
 
+def test_cli_enhances_every_level_of_a_job_in_one_call(tmp_path, model_pt, capsys):
+    """One enhancement job per (method, dataset): folders pair by position, one model serves all,
+    each folder gets its own record; counts that do not pair stop with one line."""
+    import json
+    from debiasqe.cli import main
+
+    rng = np.random.default_rng(1)
+    src = [tmp_path / "c10", tmp_path / "c20"]
+    for i, d in enumerate(src):
+        d.mkdir()
+        _png(d / f"x{i}.png", rng.integers(0, 256, (24, 24, 3)))
+    out = [tmp_path / "e10", tmp_path / "e20"]
+    rec = [tmp_path / "r10.json", tmp_path / "r20.json"]
+    assert main(["enhance", "--model", str(model_pt), "--input", *map(str, src), "--output", *map(str, out),
+                 "--record", *map(str, rec), "--device", "cpu", "--quiet"]) in (0, None)
+    assert [sorted(p.name for p in d.iterdir()) for d in out] == [["x0.png"], ["x1.png"]]
+    assert [json.loads(r.read_text())["enhanced"] for r in rec] == [1, 1]
+    ident = [tmp_path / "i10", tmp_path / "i20"]
+    assert main(["enhance", "--input", *map(str, src), "--output", *map(str, ident)]) in (0, None)
+    assert (ident[1] / "x1.png").read_bytes() == (src[1] / "x1.png").read_bytes()
+    assert main(["enhance", "--input", *map(str, src), "--output", str(out[0])]) == 1
+    assert "2 --input folder(s) but 1 --output folder(s)" in capsys.readouterr().err
+
+
 def test_enhance_folder_errors(tmp_path, model_pt):
     with pytest.raises(ConfigError, match="does not exist"):
         enhance_folder(model_pt, tmp_path / "nope", tmp_path / "out", progress=False)

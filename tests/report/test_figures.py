@@ -79,12 +79,62 @@ def test_fig_triangles_drawn_sides_equal_distances(results, tmp_path):
         assert s["side_CE"] == pytest.approx(r.S_CE)
         assert s["side_RE"] == pytest.approx(r.S_RE)
         texts = {t.get_gid(): t.get_text() for t in ax.texts if t.get_gid()}
-        assert texts["label_CR"] == f"{r.S_CR:.2f}"
-        assert f"{r.S_CE:.2f}" in texts["label_CE"] and f"{r.S_RE:.2f}" in texts["label_RE"]
+        assert texts["label_CR"] == F._dist_label(r.S_CR)
+        assert texts["label_CE"] == F._dist_label(r.S_CE) and texts["label_RE"] == F._dist_label(r.S_RE)
         word = "Debiased" if m.endswith("_debias") else "Biased"
         assert texts["verdict"].startswith(f"{word} ({r.deviation_pct:+.2f}%)")
         assert "paper:" in texts["verdict"]  # div2k + bpg 37 has the paper's triangles
     check_png(stem, fig)
+
+
+@pytest.mark.parametrize("v, text", [(0.001234, "0.00123"), (0.04567, "0.0457"), (0.2, "0.200"),
+                                     (9.734, "9.73"), (123.4, "123"), (1234.6, "1235"), (0.0, "0")])
+def test_side_labels_in_three_significant_figures(v, text):
+    assert F._dist_label(v) == text
+
+
+def _extents(fig, ax):
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    return {t.get_gid(): t.get_window_extent(r) for t in ax.texts if t.get_gid()}
+
+
+@pytest.mark.parametrize("d", [(0.0021, 0.0004, 0.0019),   # E next to C, tiny distances
+                               (1.0, 0.02, 0.99),           # E almost on C
+                               (1.0, 0.99, 0.02),           # E almost on R
+                               (1.0, 3.0, 2.5),             # E far beyond R: a short base on the page
+                               (1.0, 0.5, 0.5),             # flat: E on the base
+                               (9.73, 6.13, 10.58)])        # the paper's Fig. 1 baseline
+def test_triangle_labels_never_overlap_and_stay_off_the_drawing(d, tmp_path):
+    from debiasqe.report.style import new_figure
+    fig = new_figure(1.3, 1.5)
+    ax = fig.subplots()
+    t = F.draw_triangle(ax, *d, title="X", paper_deviation=-20.0)
+    F._unclutter(fig, [ax])
+    boxes = _extents(fig, ax)
+    names = ["vertex_C", "vertex_R", "vertex_E", "label_CR", "label_CE", "label_RE", "verdict"]
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not F._boxes_overlap(boxes[a], boxes[b], pad=0), (a, b)
+    # vertex names outside the triangle: C and R below the base, E above the apex
+    to_px = ax.transData.transform
+    (_, base_y), (_, apex_y) = to_px((0, 0)), to_px((t.x, t.y))
+    assert boxes["vertex_C"].y1 < base_y and boxes["vertex_R"].y1 < base_y
+    assert boxes["vertex_E"].y0 > apex_y
+    # the verdict lies below everything drawn
+    assert boxes["verdict"].y1 < min(boxes[g].y0 for g in ("vertex_C", "vertex_R", "label_CR"))
+    assert "0.00" != F._dist_label(d[1])
+
+
+def test_rd_panel_without_values_says_so(results, tmp_path):
+    import pandas as pd
+    from debiasqe.report.results import read_metrics
+    q = read_metrics(results["metrics"])
+    q.loc[q.metric == "lpips", "value"] = float("nan")
+    fig = F.fig_rd_curves(q, results["rates"], tmp_path / "rd", metric_names=("psnr", "lpips"))
+    empty = [ax for ax in fig.axes if not ax.get_lines() and ax.get_title()]
+    assert len(empty) == 1 and "LPIPS" in empty[0].get_title()
+    assert [t.get_text() for t in empty[0].texts if t.get_gid() == "no_values"][0].startswith("no LPIPS values")
 
 
 def test_fig3_style_grid_over_metrics(results, tmp_path):

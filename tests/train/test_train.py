@@ -1,5 +1,6 @@
 """Trainer: debias switches, recipes on tiny nets, SIGKILL resume, divergence."""
 
+import json
 import os
 import signal
 import subprocess
@@ -220,6 +221,27 @@ def test_init_from_loads_stage1_weights_into_g_and_ema(tmp_path):
     assert tr.meta(0)["provenance"]["init_from"]["path"] == str(stage1)
 
 
+def test_identity_start_recorded_and_ddr_active_from_the_first_step(tmp_path):
+    """generator_init: identity builds RRDBNet with its input skip and the last conv zeroed: at step 0
+    I_E = I_C, so D_CE = 0 < D_CR and L_R is positive; model.pt and provenance.json record it."""
+    d = nets("realesrgan")
+    tr = Trainer(cfg("realesrgan", generator="rrdbnet", size="tiny", generator_init="identity", iters=2,
+                     ddr={"weight": 0.1}), PairSet(), tmp_path, discriminator=d["discriminator"],
+                 features=d["features"])
+    x = PairSet()[0][1][None]
+    assert torch.equal(tr.G(x), x)
+    rows = []
+    model = tr.run(on_step=lambda s, r: rows.append(r))
+    assert rows[0]["l_ddr"] > 0
+    meta = ckpt.load(model)["meta"]
+    assert meta["config"]["generator_init"] == "identity" and meta["config"]["generator_args"] == {"global_skip": True}
+    assert json.loads((tmp_path / "provenance.json").read_text())["generator_init"] == "identity"
+    # the paper's initialisation stays the default
+    assert resolve_config({"recipe": "fidelity", "generator": "rrdbnet"})["generator_init"] == "paper"
+    with pytest.raises(ConfigError, match="generator_init must be paper or identity"):
+        resolve_config({"recipe": "fidelity", "generator": "rrdbnet", "generator_init": "zero"})
+
+
 def test_resume_with_other_config_is_refused_when_asked(tmp_path):
     # the default (restart, old checkpoint kept aside) is tested in test_resume.py
     Trainer(cfg("fidelity", iters=2), PairSet(), tmp_path, **nets("fidelity")).run()
@@ -379,3 +401,13 @@ def test_dataloader_workers_do_not_change_the_result(tmp_path):
         out[w] = ckpt.load(model)["state_dict"]
     for k in out[0]:
         assert torch.equal(out[0][k], out[2][k]), k
+
+
+def test_stage1_and_its_gan_methods_must_start_alike():
+    from debiasqe.methods import check_methods
+
+    methods = {"s1": {"generator": "rrdbnet", "recipe": "fidelity", "generator_init": "paper"},
+               "gan": {"generator": "rrdbnet", "recipe": "esrgan", "init": "s1"}}
+    check_methods({"methods": methods, "training": {"generator_init": "paper"}})
+    with pytest.raises(ConfigError, match=r"methods.gan.generator_init: 'identity' differs from that of its init 's1'"):
+        check_methods({"methods": methods, "training": {"generator_init": "identity"}})

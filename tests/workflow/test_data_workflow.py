@@ -54,16 +54,16 @@ def test_paper_preset_dry_run_lists_the_data_jobs(tmp_path):
     # DIV2K train + valid, Flickr2K (its test split): one download and one extraction each;
     # 3 splits x (5 BPG + 5 JPEG levels) compressions; patch stores: raw + 10 levels of the
     # training split; 16 methods x 10 levels trained (train_per: level; the 8 GAN methods through
-    # train_gan, which also declares their discriminator.pt); 15 evaluated methods
-    # x 2 test sets x 10 levels enhanced (+ comp's 20 identity copies); one evaluation job per
+    # train_gan, which also declares their discriminator.pt); one enhancement job per (evaluated
+    # method, test set) over the 10 levels: 15 x 2 (+ comp's 2 identity copies); one evaluation job per
     # (method, test set; comp's through evaluate_comp, which declares the shared FID sets); 8 GAN
     # methods x 2 test sets of realism scores; weights fetched once (pretrained: required);
     # tables, figures and the compare page per test set; the overview once.
     assert counts == {"download_archive": 3, "extract_archive": 3, "prepare_dataset": 3, "compress": 30,
-                      "patches": 11, "train": 80, "train_gan": 80, "enhance": 300, "enhance_identity": 20,
+                      "patches": 11, "train": 80, "train_gan": 80, "enhance": 30, "enhance_identity": 2,
                       "evaluate": 30, "evaluate_comp": 2,
                       "realism": 16, "fetch_weights": 1, "tables": 2, "figures": 2, "compare": 2,
-                      "overview": 1, "rate_summary": 1, "all": 1, "total": 588}
+                      "overview": 1, "rate_summary": 1, "all": 1, "total": 300}
     for f in ("DIV2K_train_HR.zip", "DIV2K_valid_HR.zip", "Flickr2K.archive"):
         assert f"resources/downloads/{f}" in out
     assert "resources/extracted/Flickr2K" in out

@@ -139,7 +139,7 @@ def test_job_logs_show_progress_lines(ci_reference):
     assert [int(s) for s, _ in steps] == list(range(1, total + 1))  # ci.yaml: log_every 1
     for log, line in (("compress/demo_test/jpeg/10.log", "compress jpeg QF 10: 2/2 img (100.0%)"),
                       ("prepare/demo_test.log", "prepare demo_test: 2/2 img (100.0%)"),
-                      ("enhance/esrgan/demo_test/bpg/37.log", "enhance results/enhanced/esrgan/demo_test/bpg/37: 2/2 img"),
+                      ("enhance/esrgan/demo_test.log", "enhance results/enhanced/esrgan/demo_test/bpg/37: 2/2 img"),
                       ("realism/esrgan/demo_test.log", "realism esrgan demo_test: 8/8 level (100.0%)")):
         text = (logs / log).read_text()
         assert line in text and "\r" not in text, (log, text[-500:])

@@ -79,6 +79,11 @@ def model_path(method, codec, level):
     return R("model", method=method, codec=codec, setting=train_setting(config, level))
 
 
+def enhance_models(wc):
+    """The model of every (codec, level), in codec_levels() order (one per codec with train_per: codec)."""
+    return [model_path(wc.method, c, lv) for c, lv in codec_levels()]
+
+
 def init_model(wc):
     init = config["methods"][wc.method].get("init")
     return [R("model", method=init, codec=wc.codec, setting=wc.setting)] if init else []

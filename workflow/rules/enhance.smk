@@ -1,25 +1,29 @@
-# Enhancement: one job per (method, dataset, codec, level). The method `comp`
+# Enhancement: one job per (method, dataset) over every codec and level, as
+# evaluation does (starting Python and torch costs more than enhancing a small
+# test set); the outputs stay one folder per (codec, level). The method `comp`
 # is the compressed image itself, so every later stage treats it like a method.
 
 
 rule enhance:
     input:
-        png=R("compressed_png"),
-        model=lambda wc: model_path(wc.method, wc.codec, wc.level),
+        png=compressed_pngs,
+        model=enhance_models,
     output:
-        directory(R("enhanced")),
+        [directory(d) for d in enhanced_dirs("{method}", "{dataset}")],
     wildcard_constraints:
         method=method_pattern([m for m in config["methods"] if m != IDENTITY]),
     params:
+        out=lambda wc, output: " ".join(shlex.quote(str(o)) for o in output),
+        record=lambda wc, output: " ".join(shlex.quote(f"{o}/provenance.json") for o in output),
         tile=config["enhance"]["tile"],
         overlap=config["enhance"]["overlap"],
         approximate="--approximate-tiles " if config["enhance"]["approximate"] else "",
         device=config["device"],
         code=stage_fingerprint("enhance"),
     log:
-        log("enhance", "{method}/{dataset}/{codec}/{level}"),
+        log("enhance", "{method}/{dataset}"),
     benchmark:
-        bench("enhance", "{method}/{dataset}/{codec}/{level}")
+        bench("enhance", "{method}/{dataset}")
     threads: config["threads"]["enhance"]
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
@@ -27,21 +31,22 @@ rule enhance:
     conda:
         "../../envs/train.yaml"
     shell:
-        "debiasqe enhance --model {input.model:q} --input {input.png:q} --output {output:q} "
+        "debiasqe enhance --model {input.model:q} --input {input.png:q} --output {params.out} "
         "--tile {params.tile} --overlap {params.overlap} {params.approximate}--device {params.device} "
-        "--record {output:q}/provenance.json --quiet > {log:q} 2>&1"
+        "--record {params.record} --quiet > {log:q} 2>&1"
 
 
 rule enhance_identity:
     input:
-        R("compressed_png"),
+        compressed_pngs,
     output:
-        directory(R("enhanced", method=IDENTITY)),
+        [directory(d) for d in enhanced_dirs(IDENTITY, "{dataset}")],
     params:
+        out=lambda wc, output: " ".join(shlex.quote(str(o)) for o in output),
         code=stage_fingerprint("enhance"),
     log:
-        log("enhance", f"{IDENTITY}/{{dataset}}/{{codec}}/{{level}}"),
+        log("enhance", f"{IDENTITY}/{{dataset}}"),
     conda:
         "../../envs/train.yaml"
     shell:
-        "debiasqe enhance --input {input:q} --output {output:q} > {log:q} 2>&1"
+        "debiasqe enhance --input {input:q} --output {params.out} > {log:q} 2>&1"

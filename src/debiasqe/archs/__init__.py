@@ -9,6 +9,7 @@ import pkgutil
 
 from .registry import (
     DISCRIMINATORS,
+    GENERATOR_INITS,
     GENERATORS,
     SIZES,
     VGG19_CITATION,
@@ -19,6 +20,8 @@ from .registry import (
     build_generator,
     count_parameters,
     generator_tiling,
+    identity_args,
+    start_as_identity,
 )
 
 for _module in pkgutil.iter_modules(__path__):
@@ -29,5 +32,6 @@ from .vgg import VGG19_LAYERS, VGGFeatures  # noqa: E402
 __all__ = [
     "GENERATORS", "DISCRIMINATORS", "SIZES", "VGG19_CITATION", "Citation", "NetworkEntry",
     "build_generator", "build_discriminator", "count_parameters", "Tiling", "generator_tiling",
+    "GENERATOR_INITS", "identity_args", "start_as_identity",
     "VGGFeatures", "VGG19_LAYERS",
 ]

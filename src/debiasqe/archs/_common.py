@@ -39,6 +39,14 @@ def match_size(feat: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def zero_init(conv: nn.Module) -> None:
+    """Zero a layer's weight and bias: a global residual network then outputs its input."""
+    nn.init.zeros_(conv.weight)
+    if getattr(conv, "bias", None) is not None:
+        nn.init.zeros_(conv.bias)
+
+
+@torch.no_grad()
 def scaled_kaiming_init(modules, scale: float = 1.0) -> None:
     """Kaiming-normal init scaled by ``scale``, zero bias (BasicSR convention)."""
     for module in modules:

@@ -42,5 +42,9 @@ class ARCNN(nn.Module):
             nn.Conv2d(c3, io_channels, k4, padding=k4 // 2),
         )
 
+    def output_layer(self) -> nn.Module:
+        """The last conv before the global residual (zeroed by an identity start)."""
+        return self.layers[-1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.layers(x)

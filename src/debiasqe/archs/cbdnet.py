@@ -114,6 +114,10 @@ class CBDNet(nn.Module):
         self.denoise = UNet(io_channels * 2, io_channels, levels=levels, base_channels=base_channels)
         self.multiple = 2 ** (levels - 1)
 
+    def output_layer(self) -> nn.Module:
+        """The last conv before the global residual (zeroed by an identity start)."""
+        return self.denoise.outc
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xp, h, w = pad_to_multiple(x, self.multiple)
         noise = self.estimate(xp)

@@ -31,5 +31,9 @@ class DCAD(nn.Module):
         layers += [nn.ReLU(), nn.Conv2d(mid_channels, io_channels, 3, padding=1)]
         self.layers = nn.Sequential(*layers)
 
+    def output_layer(self) -> nn.Module:
+        """The last conv before the global residual (zeroed by an identity start)."""
+        return self.layers[-1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.layers(x)

@@ -40,5 +40,9 @@ class DnCNN(nn.Module):
         layers += [nn.ReLU(inplace=True), nn.Conv2d(mid_channels, io_channels, 3, padding=1)]
         self.layers = nn.Sequential(*layers)
 
+    def output_layer(self) -> nn.Module:
+        """The last conv before the global residual (zeroed by an identity start)."""
+        return self.layers[-1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.layers(x)

@@ -194,6 +194,10 @@ class MPRNet(nn.Module):
         self.concat23 = conv(2 * f, f + so, k, bias)
         self.tail = conv(f + so, io_channels, k, bias)
 
+    def output_layer(self) -> nn.Module:
+        """The last conv before the global residual (zeroed by an identity start)."""
+        return self.tail
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xp, h0, w0 = pad_to_multiple(x, 8)
         h, w = xp.shape[-2:]

@@ -119,6 +119,10 @@ class RBQE(nn.Module):
         )
         self.out_conv = nn.Sequential(*_conv(c, io_channels, eca))
 
+    def output_layer(self) -> nn.Module:
+        """The last conv before the global residual (zeroed by an identity start)."""
+        return self.out_conv[-1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xp, h, w = pad_to_multiple(x, 2**self.levels)
         # history[k]: features of the k-th U-Net from its deepest level up to

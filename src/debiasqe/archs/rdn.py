@@ -4,7 +4,9 @@ Shallow features (two 3x3 convs), ``num_blocks`` residual dense blocks of
 ``num_layers`` dense layers with growth ``growth``, global feature fusion
 (1x1 then 3x3) with a global residual to the first shallow feature, then a
 3x3 output conv. At scale 1 there is no upsampler, and -- as in the authors'
-code -- the output is the conv result itself (no input skip).
+code -- the output is the conv result itself (no input skip). ``global_skip``
+adds the input to the output (not the paper's network: for an identity start,
+``training.generator_init: identity``).
 """
 
 from __future__ import annotations
@@ -56,8 +58,10 @@ class RDN(nn.Module):
         num_blocks: int = 4,
         num_layers: int = 4,
         growth: int = 16,
+        global_skip: bool = False,
     ) -> None:
         super().__init__()
+        self.global_skip = bool(global_skip)
         self.sfe1 = nn.Conv2d(io_channels, mid_channels, 3, padding=1)
         self.sfe2 = nn.Conv2d(mid_channels, mid_channels, 3, padding=1)
         self.rdbs = nn.ModuleList([RDB(mid_channels, growth, num_layers) for _ in range(num_blocks)])
@@ -75,4 +79,9 @@ class RDN(nn.Module):
             feat = rdb(feat)
             locals_.append(feat)
         feat = self.gff(torch.cat(locals_, dim=1)) + sfe1
-        return self.output(feat)
+        out = self.output(feat)
+        return x + out if self.global_skip else out
+
+    def output_layer(self) -> nn.Module:
+        """The last conv (with ``global_skip``, zeroed by an identity start)."""
+        return self.output

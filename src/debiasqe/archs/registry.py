@@ -116,6 +116,29 @@ def build_generator(name: str, size: str = "paper", **overrides) -> nn.Module:
     return entry.cls(**kwargs)
 
 
+# ------------------------------------------------------ identity start
+#: ``training.generator_init``: the paper's initialisation, or a start as the identity.
+GENERATOR_INITS = ("paper", "identity")
+
+
+def identity_args(name: str) -> dict:
+    """Extra kwargs generator ``name`` needs for an identity start: ``global_skip`` where
+    the paper's network has no input skip (RDN, RRDBNet), else none."""
+    if name not in GENERATORS:
+        raise ConfigError(f"unknown generator {name!r}; allowed: {', '.join(GENERATORS)}")
+    return {"global_skip": True} if "global_skip" in inspect.signature(GENERATORS[name].cls.__init__).parameters else {}
+
+
+def start_as_identity(net: nn.Module) -> None:
+    """Zero the last layer of a global-residual generator, so that it outputs its input."""
+    from ._common import zero_init
+
+    if not hasattr(net, "output_layer") or not getattr(net, "global_skip", True):
+        raise ConfigError(f"{type(net).__name__} has no global residual: an identity start needs one "
+                          "(build it with identity_args)")
+    zero_init(net.output_layer())
+
+
 # ------------------------------------------------------------ tiling
 # Radii are upper bounds in input pixels, summed along the longest path of
 # the network: a k×k conv on features of spacing j (input pixels between

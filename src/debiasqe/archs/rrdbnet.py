@@ -5,7 +5,9 @@ runs at 1/4 resolution on 3 * 16 channels), then the trunk of residual-in-
 residual dense blocks, and two (nearest x2 upsample, conv, LeakyReLU)
 steps bring it back to full resolution. Scale 2 unshuffles by 2 and scale 4
 does not unshuffle (the super-resolution case). The output is the conv
-result itself (no input skip), as in ESRGAN / Real-ESRGAN.
+result itself (no input skip), as in ESRGAN / Real-ESRGAN; ``global_skip``
+adds the input (scale 1 only; not the paper's network: for an identity
+start, ``training.generator_init: identity``).
 
 Dense-block convs use BasicSR's init: Kaiming normal scaled by 0.1, zero
 bias. The input is padded to a multiple of the unshuffle factor and the
@@ -76,10 +78,14 @@ class RRDBNet(nn.Module):
         num_block: int = 23,
         num_grow_ch: int = 32,
         scale: int = 1,
+        global_skip: bool = False,
     ) -> None:
         super().__init__()
         if scale not in (1, 2, 4):
             raise ValueError(f"RRDBNet scale must be 1, 2 or 4, got {scale}")
+        if global_skip and scale != 1:
+            raise ValueError(f"RRDBNet global_skip needs scale 1, got scale {scale}")
+        self.global_skip = bool(global_skip)
         self.scale = scale
         self.unshuffle = {1: 4, 2: 2, 4: 1}[scale]
         self.conv_first = nn.Conv2d(io_channels * self.unshuffle**2, num_feat, 3, padding=1)
@@ -98,5 +104,9 @@ class RRDBNet(nn.Module):
         feat = feat + self.conv_body(self.body(feat))
         feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))
         feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))
-        out = self.conv_last(self.lrelu(self.conv_hr(feat)))
-        return out[..., : h * self.scale, : w * self.scale]
+        out = self.conv_last(self.lrelu(self.conv_hr(feat)))[..., : h * self.scale, : w * self.scale]
+        return x + out if self.global_skip else out
+
+    def output_layer(self) -> nn.Module:
+        """The last conv (with ``global_skip``, zeroed by an identity start)."""
+        return self.conv_last

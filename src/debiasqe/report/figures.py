@@ -34,14 +34,52 @@ def triangle_geometry(s_cr: float, s_ce: float, s_re: float) -> bias.Triangle:
 
 
 def _dist_label(v: float) -> str:
-    return f"{v:.2f}" if abs(v) < 100 else f"{v:.1f}"
+    """A distance in three significant figures (0.00123, 0.0457, 9.73, 123); never rounded to 0."""
+    v = float(v)
+    if not math.isfinite(v) or v == 0:
+        return f"{v:g}"
+    if abs(v) >= 1000:
+        return f"{v:.0f}"
+    digits = max(0, 2 - math.floor(math.log10(abs(v))))
+    return f"{v:.{digits}f}"
+
+
+def _outward_normal(p, q, other) -> tuple[float, float]:
+    """Unit normal of side p-q pointing away from the third vertex (up when the three are collinear)."""
+    dx, dy = q[0] - p[0], q[1] - p[1]
+    n = math.hypot(dx, dy) or 1.0
+    nx, ny = -dy / n, dx / n
+    mx, my = (p[0] + q[0]) / 2, (p[1] + q[1]) / 2
+    side = (other[0] - mx) * nx + (other[1] - my) * ny
+    if abs(side) < 1e-9 * max(n, 1e-12):
+        return (0.0, 1.0) if ny >= 0 else (-nx, -ny)
+    return (nx, ny) if side < 0 else (-nx, -ny)
+
+
+def _align(nx: float, ny: float) -> dict:
+    """Text alignment that keeps a label on the side of its anchor that ``(nx, ny)`` points to."""
+    ha = "left" if nx > 0.35 else "right" if nx < -0.35 else "center"
+    va = "bottom" if ny > 0.35 else "top" if ny < -0.35 else "center"
+    return {"ha": ha, "va": va}
+
+
+#: rows of text under the base, in points below it: vertex names and S_CR, (S_CR when it
+#: does not fit between the vertex names), the verdict
+_ROW_PT = (-3.0, -11.0, -20.0)
 
 
 def draw_triangle(ax, s_cr: float, s_ce: float, s_re: float, title: str = "",
                   paper_deviation: float | None = None) -> bias.Triangle | None:
     """Draw one domain triangle on ``ax`` as the paper does: C and R at the base,
-    E at the apex, each side labelled with its distance, the deviation and a
-    Biased/Debiased label. Sides are Line2D artists with gid side_CR/side_CE/side_RE."""
+    E at the apex, each side labelled with its distance (three significant figures),
+    the deviation and a Biased/Debiased label. Sides are Line2D artists with gid
+    side_CR/side_CE/side_RE.
+
+    Every label lies outside the triangle, whatever its shape: the vertex names of
+    C and R below the base beyond its ends, E's above the apex (E is the only
+    vertex above the base), the side lengths beside their sides on the outer side,
+    and the verdict in a row of its own under the base. :func:`fig_triangles`
+    moves labels apart where they would touch (:func:`_unclutter`)."""
     try:
         t = triangle_geometry(s_cr, s_ce, s_re)
     except ConfigError:
@@ -50,7 +88,8 @@ def draw_triangle(ax, s_cr: float, s_ce: float, s_re: float, title: str = "",
                 ha="center", va="center", fontsize=6, transform=ax.transAxes, gid="invalid")
         ax.set_axis_off()
         return None
-    (cx, cy), (rx, ry), (ex, ey) = (0.0, 0.0), (t.s_cr, 0.0), (t.x, t.y)
+    C, R, E = (0.0, 0.0), (t.s_cr, 0.0), (t.x, t.y)
+    (cx, cy), (rx, ry), (ex, ey) = C, R, E
     colour = BIASED_COLOR if t.biased else DEBIASED_COLOR
     ax.plot([cx, rx], [cy, ry], color=OKABE_ITO["black"], lw=1.0, gid="side_CR", solid_capstyle="round")
     ax.plot([cx, ex], [cy, ey], color=colour, lw=1.0, gid="side_CE", solid_capstyle="round")
@@ -61,30 +100,76 @@ def draw_triangle(ax, s_cr: float, s_ce: float, s_re: float, title: str = "",
     ax.plot([ex, ex], [0, ey], color=colour, lw=0.5, ls="--", gid="drop")
     ax.plot([cx, rx, ex], [cy, ry, ey], ls="none", marker="o", ms=3, color=OKABE_ITO["black"], gid="vertices")
     h = max(ey, 0.25 * s_cr)
-    pad = 0.06 * s_cr
-    ax.annotate("Comp.", (cx, cy), xytext=(0, -3), textcoords="offset points", ha="center", va="top", fontsize=6)
-    ax.annotate("Raw", (rx, ry), xytext=(0, -3), textcoords="offset points", ha="center", va="top", fontsize=6)
-    ax.annotate("Enh.", (ex, ey), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize=6)
-    ax.text(mid, -pad, _dist_label(s_cr), ha="center", va="top", fontsize=6, gid="label_CR")
-    ax.text((cx + ex) / 2, (cy + ey) / 2, _dist_label(s_ce) + " ", ha="right", va="center", fontsize=6,
-            gid="label_CE")
-    ax.text((rx + ex) / 2, (ry + ey) / 2, " " + _dist_label(s_re), ha="left", va="center", fontsize=6,
-            gid="label_RE")
+    row = dict(textcoords="offset points", fontsize=6)
+    ax.annotate("Comp.", C, xytext=(-2, _ROW_PT[0]), ha="right", va="top", gid="vertex_C", **row)
+    ax.annotate("Raw", R, xytext=(2, _ROW_PT[0]), ha="left", va="top", gid="vertex_R", **row)
+    ax.annotate("Enh.", E, xytext=(0, 4), ha="center", va="bottom", gid="vertex_E", **row)
+    ax.annotate(_dist_label(s_cr), (mid, 0), xytext=(0, _ROW_PT[0]), ha="center", va="top", gid="label_CR",
+                **row)
+    for gid, p, q, other, value in (("label_CE", C, E, R, s_ce), ("label_RE", R, E, C, s_re)):
+        nx, ny = _outward_normal(p, q, other)
+        label = ax.annotate(_dist_label(value), ((p[0] + q[0]) / 2, (p[1] + q[1]) / 2),
+                            xytext=(3 * nx, 3 * ny), gid=gid, **_align(nx, ny), **row)
+        label.outward = (nx, ny)  # the direction _unclutter moves it in
     word = "Biased" if t.biased else "Debiased"
     text = f"{word} ({t.deviation_pct:+.2f}%)"
     if t.violates_triangle_inequality:
         text += "\nnot a triangle"
     if paper_deviation is not None and math.isfinite(paper_deviation):
         text += f"\npaper: {paper_deviation:+.2f}%"
-    ax.text(mid, -3.2 * pad, text, ha="center", va="top", fontsize=6, color=colour, gid="verdict")
+    ax.annotate(text, (mid, 0), xytext=(0, _ROW_PT[2]), ha="center", va="top", color=colour, gid="verdict",
+                **row)
     if title:
         ax.set_title(title, fontsize=6.5)
     xs = [cx, rx, ex]
     ax.set_xlim(min(xs) - 0.22 * s_cr, max(xs) + 0.22 * s_cr)
-    ax.set_ylim(-0.55 * s_cr if paper_deviation is not None else -0.42 * s_cr, h + 0.16 * s_cr)
+    ax.set_ylim(-0.04 * s_cr, h + 0.16 * s_cr)
     ax.set_aspect("equal", adjustable="box")
     ax.set_axis_off()
     return t
+
+
+def _boxes_overlap(a, b, pad: float = 1.0) -> bool:
+    return not (a.x1 + pad <= b.x0 or b.x1 + pad <= a.x0 or a.y1 + pad <= b.y0 or b.y1 + pad <= a.y0)
+
+
+def _unclutter(fig, axes, rounds: int = 3) -> None:
+    """Make the labels of each triangle panel disjoint: S_CR moves one row down where it
+    touches a vertex name (a short base), S_CE and S_RE step outwards along their normals
+    while they touch another label, and the verdict goes under the lowest label."""
+    for _ in range(rounds):
+        fig.canvas.draw()  # lays the figure out: the positions below are the final ones
+        renderer = fig.canvas.get_renderer()
+        moved = False
+        for ax in axes:
+            texts = {t.get_gid(): t for t in ax.texts if t.get_gid()}
+            if "label_CR" not in texts:
+                continue
+            others = [g for g in texts if g != "verdict"]
+
+            def touches(g):
+                box = texts[g].get_window_extent(renderer)
+                return any(_boxes_overlap(box, texts[o].get_window_extent(renderer)) for o in others if o != g)
+
+            if texts["label_CR"].xyann[1] == _ROW_PT[0] and touches("label_CR"):
+                texts["label_CR"].xyann = (0, _ROW_PT[1])
+                moved = True
+            for g in ("label_CE", "label_RE"):
+                steps = 0
+                while touches(g) and steps < 20:
+                    nx, ny = texts[g].outward
+                    x, y = texts[g].xyann
+                    texts[g].xyann = (x + 3 * nx, y + 3 * ny)
+                    steps += 1
+                    moved = True
+            base_y = ax.transData.transform((0, 0))[1]
+            lowest = min(texts[g].get_window_extent(renderer).y0 for g in others)
+            below = min(_ROW_PT[2], (lowest - base_y) * 72 / fig.dpi - 3)
+            if abs(texts["verdict"].xyann[1] - below) > 0.5:
+                texts["verdict"].xyann = (0, below)
+                moved = True
+        if not moved:
+            return
 
 
 def fig_triangles(domains: Source, out_stem, metric: str | None = None,
@@ -130,6 +215,7 @@ def fig_triangles(domains: Source, out_stem, metric: str | None = None,
             draw_triangle(ax, r.S_CR, r.S_CE, r.S_RE, title, pdev)
         for ax in axes[n:]:
             ax.set_axis_off()
+        _unclutter(fig, axes[:n])
         save_figure(fig, out_stem)
     return fig
 
@@ -169,6 +255,12 @@ def fig_rd_curves(metrics: Source, rates: Source, out_stem, metric_names: Sequen
                 (h,) = ax.plot(x, y, label=method_label(m), ms=2.5, **method_style(m))
                 handles.setdefault(m, h)
             ax.set_title(f"{metric_label(metric)} vs. bpp ({CODEC_LABELS.get(codec, codec)})")
+            if not ax.get_lines():
+                # e.g. NIQE offline: a note, not an empty axis
+                ax.text(0.5, 0.5, f"no {metric_label(metric)} values\n(the metric was unavailable\nin this run)",
+                        ha="center", va="center", fontsize=6, transform=ax.transAxes, gid="no_values")
+                ax.set_xticks([]); ax.set_yticks([])
+                continue
             ax.set_xlabel("bpp")
             ax.set_ylabel(metric_label(metric))
         for ax in axes[len(panels):]:

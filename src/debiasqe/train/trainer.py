@@ -82,6 +82,7 @@ GENERAL_DEFAULTS: dict = {
     "generator": None,          # name in debiasqe.archs' registry
     "size": "tiny",             # "paper" | "tiny"
     "generator_args": {},       # extra kwargs for build_generator
+    "generator_init": "paper",  # paper | identity (zero last layer of a global residual; adds one to RDN/RRDBNet)
     "d_size": None,             # discriminator size; None = size
     "recipe": None,             # fidelity | esrgan | realesrgan
     "conditional_d": False,     # D sees concat(I, I_C): 6 channels
@@ -111,7 +112,7 @@ IGNORED_KEYS = {"name", "label", "description", "train_per", "stage", "paper_nam
 RUNTIME_KEYS = {"device", "num_workers", "checkpoint_every", "checkpoint_minutes", "log_every", "progress",
                 "compile", "init_from", "on_mismatch", "tensorboard"}
 #: config keys that define the networks (a change is reported as "network", not "recipe").
-NETWORK_KEYS = {"generator", "size", "generator_args", "d_size", "discriminator"}
+NETWORK_KEYS = {"generator", "size", "generator_args", "generator_init", "d_size", "discriminator"}
 #: signals that make a training job checkpoint and exit (SLURM: --signal=USR1@300; scancel / preemption: TERM).
 PREEMPT_SIGNALS = ("SIGTERM", "SIGUSR1")
 
@@ -152,6 +153,12 @@ def resolve_config(method: dict) -> dict:
     need(cfg["on_mismatch"] in ("restart", "refuse"),
          f"on_mismatch must be restart or refuse, got {cfg['on_mismatch']!r}")
     need(cfg["amp"] in ("bf16", "none"), f"amp must be bf16 or none, got {cfg['amp']!r}")
+    need(cfg["generator_init"] in ("paper", "identity"),
+         f"generator_init must be paper or identity, got {cfg['generator_init']!r}")
+    if cfg["generator_init"] == "identity" and cfg["generator"]:
+        from ..archs import identity_args
+
+        cfg["generator_args"] = {**identity_args(cfg["generator"]), **(cfg["generator_args"] or {})}
     need(isinstance(cfg["usm_gt"], bool), f"usm_gt must be true or false, got {cfg['usm_gt']!r}")
     need(cfg["pretrained"] in ("required", "auto", "random"), "pretrained must be required, auto or random")
     need(isinstance(cfg["device"], str) and (cfg["device"] in ("cpu", "auto") or cfg["device"].startswith("cuda")),
@@ -447,6 +454,10 @@ class Trainer:
         random.seed(cfg["seed"])
         np.random.seed(cfg["seed"])
         self.G = generator if generator is not None else _build_generator(cfg)
+        if cfg["generator_init"] == "identity":
+            from ..archs import start_as_identity
+
+            start_as_identity(self.G)
         self.adversarial = cfg["gan"] is not None
         self.D = None
         if self.adversarial:
@@ -734,6 +745,7 @@ class Trainer:
                 generator=c["generator"] or type(self.G).__name__,
                 vgg_weights=_features_provenance(self.F),
                 init_from=self.init_from,
+                generator_init=c["generator_init"],
                 torch=str(torch.__version__),
                 device=str(self.device),
                 amp=c["amp"],
