@@ -33,14 +33,6 @@ from debiasqe.core.errors import ConfigError  # noqa: E402
 # the one that runs Snakemake, so jobs need no activated venv.
 _uses_conda = "CONDA" in str(workflow.deployment_settings.deployment_method).upper()
 _python = "python" if _uses_conda else shlex.quote(sys.executable)
-# (braces doubled: Snakemake formats the prefix like a shell command)
-shell.prefix(
-    "set -euo pipefail; "
-    f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
-    f'debiasqe() {{{{ {_python} -m debiasqe "$@"; }}}}; '
-)
-
-
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
@@ -53,6 +45,18 @@ try:
 except ConfigError as exc:
     raise WorkflowError(f"config error: {exc}") from None
 validate(config, "workflow/schemas/config.schema.yaml")
+
+from debiasqe.weights.fetch import store_dir  # noqa: E402
+
+# Every job reads pretrained files from one store (weights.dir; DEBIASQE_WEIGHTS overrides it).
+WEIGHTS_STORE = str(store_dir(config["weights"]["dir"]))
+# (braces doubled: Snakemake formats the prefix like a shell command)
+shell.prefix(
+    "set -euo pipefail; "
+    f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    f"export DEBIASQE_WEIGHTS={shlex.quote(WEIGHTS_STORE)}; "
+    f'debiasqe() {{{{ {_python} -m debiasqe "$@"; }}}}; '
+)
 
 
 # in pipeline order
@@ -72,3 +76,16 @@ rule all:
     input:
         all_targets(),
     default_target: True
+
+
+# Missing pretrained files: said at the start of the run and again in its last lines.
+onstart:
+    weights_console("start")
+
+
+onsuccess:
+    weights_console("end")
+
+
+onerror:
+    weights_console("end")

@@ -73,6 +73,8 @@ RESOURCE_TEMPLATES = {
     "dataset": "datasets/{dataset}",
     "weights": "weights",
     "weights_manifest": "weights/manifest.json",
+    # one empty-ish file per (consumer, weight state): an input of the jobs that use weights
+    "weights_state": "weights/state/{consumer}/{state}.txt",
 }
 
 _FIELD = re.compile(r"\{(\w+)\}")

@@ -3,7 +3,10 @@
 
 import json
 
+import sys
+
 from debiasqe import paths, targets
+from debiasqe.weights import fetch as weights_fetch
 from debiasqe.core.fingerprint import stage_fingerprint
 from debiasqe.methods import (
     IDENTITY,
@@ -31,7 +34,7 @@ wildcard_constraints:
 HEADLINE = targets.headline_of(config)
 TABLE_EXTS = targets.TABLE_EXTS
 FIGURE_EXTS = targets.FIGURE_EXTS
-WEIGHTS_DIR = S("weights")
+WEIGHTS_DIR = WEIGHTS_STORE  # the pretrained weight store (Snakefile: weights.dir / DEBIASQE_WEIGHTS)
 
 
 def log(stage, job):
@@ -90,8 +93,59 @@ def recipe_patch(method):
 
 
 def weights_manifest():
-    # With `pretrained: required` every weight file must be fetched first.
-    return [S("weights_manifest")] if config["pretrained"] == "required" else []
+    # Ordering only (ancient): fetch_weights runs first, but rerunning it remakes nothing by
+    # itself; what a job's outputs depend on is its weight state (weights_input).
+    return [ancient(S("weights_manifest"))]
+
+
+def vgg_files(method):
+    """VGG-19 when the method's training uses it (perceptual loss or domain-divergence regularization)."""
+    from debiasqe.train.trainer import resolve_config
+
+    cfg = resolve_config(method_spec(config, method))
+    return [weights_fetch.vgg19_file()] if cfg["perceptual_weight"] > 0 or cfg["ddr"] else []
+
+
+def evaluation_files():
+    """The metric networks' files, FID's Inception and disparity's VGG-19."""
+    return weights_fetch.needed_files(config["metrics"], vgg=True)
+
+
+def weights_input(files_of):
+    """Input function: the manifest (order) and the job's weight-state file.
+
+    The state (pretrained-<digest> / partial-<digest> / random-init) is read
+    from the store after fetch_weights (a checkpoint) has run, so a job made
+    with random-init networks is remade when the files arrive, and only such
+    a job; see debiasqe.weights.fetch.state_of.
+    """
+
+    def inputs(wc):
+        checkpoints.fetch_weights.get()
+        files = files_of(wc)
+        out = weights_manifest()
+        if files:
+            state = weights_fetch.state_of(files, WEIGHTS_DIR, config["pretrained"])
+            out.append(S("weights_state", consumer=files_of.__name__, state=state))
+        return out
+
+    return inputs
+
+
+def train_weights(wc):
+    return vgg_files(wc.method)
+
+
+def evaluate_weights(wc):
+    return evaluation_files()
+
+
+def weights_console(when):
+    """The start/end lines about missing pretrained files (onstart/onsuccess/onerror)."""
+    for line in weights_fetch.console_lines(
+        when, config["pretrained"], WEIGHTS_DIR, S("weights_manifest"), evaluation_files(), R("metrics_dir")
+    ):
+        print(line, file=sys.stderr)
 
 
 def compressed_pngs(wc):

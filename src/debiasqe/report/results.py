@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..core.errors import ConfigError, DebiasqeError
 from ..paths import fields_of
+from . import marks
 
 PathLike = Union[str, os.PathLike]
 Source = Union[PathLike, Iterable[PathLike], pd.DataFrame]
@@ -74,7 +75,8 @@ def _read_json(p: Path):
 
 
 def read_metrics(src: Source) -> pd.DataFrame:
-    """Set-level metric values: columns method, dataset, codec, level, metric, value.
+    """Set-level metric values: columns method, dataset, codec, level, metric, value, marks
+    (a tuple of :mod:`debiasqe.report.marks` keys: random-init, unavailable, ...).
 
     Uses each file's ``image == "mean"`` row (where set-level FID lives);
     without one, the per-image mean. All-NaN metrics stay as NaN rows
@@ -86,7 +88,8 @@ def read_metrics(src: Source) -> pd.DataFrame:
     for p in _paths(src):
         df = _read_csv(p, ["image"])
         keys = keys_from_path(p, "metrics")
-        metric_cols = [c for c in df.columns if c != "image"]
+        metric_cols = [c for c in df.columns if c not in ("image", "marks")]
+        marked = marks.decode(df["marks"].iloc[-1]) if "marks" in df.columns and len(df) else {}
         is_mean = df["image"].astype(str) == "mean"
         per_image = df[~is_mean]
         mean_row = df[is_mean].iloc[-1] if is_mean.any() else None
@@ -94,8 +97,9 @@ def read_metrics(src: Source) -> pd.DataFrame:
             v = pd.to_numeric(mean_row[m], errors="coerce") if mean_row is not None else float("nan")
             if (mean_row is None or pd.isna(v)) and m != "fid":
                 v = pd.to_numeric(per_image[m], errors="coerce").mean()
-            rows.append({**keys, "metric": m, "value": float(v) if pd.notna(v) else math.nan})
-    return pd.DataFrame(rows, columns=[*KEYS, "metric", "value"])
+            rows.append({**keys, "metric": m, "value": float(v) if pd.notna(v) else math.nan,
+                         "marks": marked.get(m, ())})
+    return pd.DataFrame(rows, columns=[*KEYS, "metric", "value", "marks"])
 
 
 def read_rates(src: Source) -> pd.DataFrame:
