@@ -40,7 +40,7 @@ checkpoint fetch_weights:
         "../../envs/evaluate.yaml"
     shell:
         "debiasqe fetch-weights --metrics {params.metrics} --vgg --weights {params.store:q} "
-        "--pretrained {params.policy} --mirror {params.mirror:q} --output {output:q} --quiet > {log:q} 2>&1"
+        "--pretrained {params.policy} --mirror={params.mirror:q} --output {output:q} --quiet > {log:q} 2>&1"
 
 
 # A job's weight state as a file (its name is the state): see weights_input.

@@ -173,6 +173,9 @@ class Prober:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             return True
+        proxy = os.environ.get(f"{parts.scheme}_proxy") or os.environ.get(f"{parts.scheme.upper()}_PROXY")
+        if proxy and not _no_proxy(parts.hostname or ""):
+            parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")  # the proxy is what must answer
         key = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
         if key not in self.seen:
             try:
@@ -181,6 +184,12 @@ class Prober:
             except OSError:
                 self.seen[key] = False
         return self.seen[key]
+
+
+def _no_proxy(host: str) -> bool:
+    skip = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
+    return any(host == d.strip().lstrip(".") or host.endswith("." + d.strip().lstrip("."))
+               for d in skip.split(",") if d.strip()) or host in ("127.0.0.1", "localhost")
 
 
 def source_url(f: mw.WeightFile, mirror: str | None) -> str:
