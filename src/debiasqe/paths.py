@@ -73,8 +73,10 @@ RESOURCE_TEMPLATES = {
     "dataset": "datasets/{dataset}",
     "weights": "weights",
     "weights_manifest": "weights/manifest.json",
-    # one empty-ish file per (consumer, weight state): an input of the jobs that use weights
-    "weights_state": "weights/state/{consumer}/{state}.txt",
+    "weights_manifest_train": "weights/manifest-train.json",  # training's files only (VGG-19)
+    # the weight state of the jobs of one kind (train, evaluate), rewritten only when it
+    # changes: an input of those jobs, so they are remade when it does
+    "weights_state": "weights/state/{consumer}.txt",
 }
 
 _FIELD = re.compile(r"\{(\w+)\}")

@@ -129,7 +129,7 @@ def test_corrupted_file_is_refused_with_both_hashes(mirror, env, monkeypatch):
     with pytest.raises(IntegrityError) as err:
         WF.fetch([], env, "auto", progress=False)
     assert str(err.value) == (f"{env / VGG_REL}: sha256 {bad} but vgg19-dcbb9e9d.pth must be {vgg_digest}; "
-                              f"delete it and run `snakemake fetch_weights`")
+                              f"delete it and run `snakemake -f fetch_weights`")
 
 
 def test_auto_offline_probes_each_host_once_and_records_missing(env):
@@ -146,7 +146,7 @@ def test_required_missing_is_one_line_naming_files_and_command(env):
         WF.fetch(["niqe"], env, "required", mirror=f"http://127.0.0.1:{_closed_port()}",
                  prober=WF.Prober(0.5), progress=False)
     msg = str(err.value)
-    assert "\n" not in msg and NIQE_REL in msg and VGG_REL in msg and "`snakemake fetch_weights`" in msg
+    assert "\n" not in msg and NIQE_REL in msg and VGG_REL in msg and "`snakemake -f fetch_weights`" in msg
 
 
 def test_random_downloads_nothing(mirror, env):

@@ -83,7 +83,7 @@ def test_required_missing_raises_one_line(empty_caches):
     assert "vgg19-dcbb9e9d.pth" in msg
     # the store's path, where fetch_weights writes it (the bug: fetch wrote there, jobs looked elsewhere)
     assert str(empty_caches / "weights" / "torch" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth") in msg
-    assert "snakemake fetch_weights" in msg and "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" in msg
+    assert "snakemake -f fetch_weights" in msg and "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" in msg
     with pytest.raises(WeightsUnavailableError):
         VGGFeatures(["conv1_2"], policy="required")
 

@@ -92,10 +92,14 @@ def recipe_patch(method):
     return spec.get("patch", RECIPES[spec["recipe"]]["patch"])
 
 
-def weights_manifest():
-    # Ordering only (ancient): fetch_weights runs first, but rerunning it remakes nothing by
-    # itself; what a job's outputs depend on is its weight state (weights_input).
-    return [ancient(S("weights_manifest"))]
+def weights_manifest(consumer="evaluate"):
+    """The manifest of the fetch a job kind waits for: training's (VGG-19) or the whole one."""
+    return [S("weights_manifest_train")] if consumer == "train" else [S("weights_manifest")]
+
+
+def train_files():
+    """What training uses: VGG-19 when any configured method does."""
+    return [weights_fetch.vgg19_file()] if any(vgg_files(m) for m in config["methods"]) else []
 
 
 def vgg_files(method):
@@ -111,23 +115,37 @@ def evaluation_files():
     return weights_fetch.needed_files(config["metrics"], vgg=True)
 
 
-def weights_input(files_of):
-    """Input function: the manifest (order) and the job's weight-state file.
+# What the store will hold once fetch_weights has run (probes a host only for an absent file).
+WEIGHTS_EXPECTED = weights_fetch.Expectation(
+    WEIGHTS_DIR, config["pretrained"], weights_fetch.mirror_setting(config["weights"]["mirror"]),
+    S("weights_manifest"),
+)
 
-    The state (pretrained-<digest> / partial-<digest> / random-init) is read
-    from the store after fetch_weights (a checkpoint) has run, so a job made
-    with random-init networks is remade when the files arrive, and only such
-    a job; see debiasqe.weights.fetch.state_of.
+
+_WEIGHT_STATES = {}
+
+
+def weights_input(files_of):
+    """Input function of a job that uses weights: the manifest of the fetch it waits for and
+    its kind's weight-state file (nothing for a job that uses no pretrained file).
+
+    A fetch rule reruns only when the state it leaves changes, so jobs rerun with it only then,
+    and training's jobs only for training's file (fetch_weights_train). The state file holds the
+    state (pretrained-<digest> / partial-<digest> / random-init) and is rewritten here, when the
+    workflow is read, only when it changed; it also reruns the jobs when only modification times
+    are compared. See debiasqe.weights.fetch.
     """
 
     def inputs(wc):
-        checkpoints.fetch_weights.get()
         files = files_of(wc)
-        out = weights_manifest()
-        if files:
-            state = weights_fetch.state_of(files, WEIGHTS_DIR, config["pretrained"])
-            out.append(S("weights_state", consumer=files_of.__name__, state=state))
-        return out
+        if not files:
+            return []
+        consumer = files_of.__name__.removesuffix("_weights")
+        path = S("weights_state", consumer=consumer)
+        if consumer not in _WEIGHT_STATES:
+            _WEIGHT_STATES[consumer] = WEIGHTS_EXPECTED.state(files)
+            weights_fetch.write_state(path, _WEIGHT_STATES[consumer])
+        return weights_manifest(consumer) + [path]
 
     return inputs
 

@@ -1,36 +1,54 @@
 # Pretrained weights (VGG-19, the metric networks, Inception): brought into the
 # store once, on the machine that runs Snakemake (a local rule), never on compute
-# nodes, under every `pretrained` policy. A checkpoint: the jobs that use weights
-# read their weight state from the store once it has run (weights_input).
-
-import time
+# nodes, under every `pretrained` policy, upstream of every job that uses weights.
+# Two steps, so that a file only evaluation needs remakes no trained model:
+# fetch_weights_train (VGG-19, for training) then fetch_weights (every file).
+# Each reruns when the state it will leave changes (a file arrives or is placed), and
+# jobs also take their weight state as a file (weights_input in common.smk).
 
 # `pretrained: required` with a file that neither the store, the user's caches, the
 # mirror nor its own (probed) host can provide: stop now, before any job, with one line.
 if config["pretrained"] == "required":
     _unobtainable = weights_fetch.unobtainable(
-        evaluation_files(), WEIGHTS_DIR, weights_fetch.mirror_setting(config["weights"]["mirror"])
+        evaluation_files(), WEIGHTS_DIR, WEIGHTS_EXPECTED.mirror, WEIGHTS_EXPECTED.prober
     )
     if _unobtainable:
         raise WorkflowError(weights_fetch.missing_line(_unobtainable, WEIGHTS_DIR))
 
 
-def _fetch_trigger():
-    """Reruns fetch_weights when the store changes, and (auto) retries while files are missing."""
-    state = weights_fetch.state_of(evaluation_files(), WEIGHTS_DIR, config["pretrained"])
-    retry = f"@{time.time():.0f}" if state.startswith("partial-") and config["pretrained"] == "auto" else ""
-    return state + retry
+rule fetch_weights_train:
+    output:
+        S("weights_manifest_train"),
+    params:
+        vgg="--vgg" if train_files() else "",
+        policy=config["pretrained"],
+        mirror=lambda wc: WEIGHTS_EXPECTED.mirror or "",
+        store=WEIGHTS_DIR,
+        # reruns (and so do training's jobs) only when VGG-19's expected state changes
+        state=lambda wc: WEIGHTS_EXPECTED.state(train_files()),
+        code=stage_fingerprint("weights"),
+    log:
+        log("weights", "fetch_weights_train"),
+    localrule: True
+    priority: 1000
+    conda:
+        "../../envs/evaluate.yaml"
+    shell:
+        "debiasqe fetch-weights {params.vgg} --weights {params.store:q} --pretrained {params.policy} "
+        "--mirror={params.mirror:q} --output {output:q} --quiet > {log:q} 2>&1"
 
 
-checkpoint fetch_weights:
+rule fetch_weights:
+    input:
+        S("weights_manifest_train"),
     output:
         S("weights_manifest"),
     params:
         metrics=config["metrics"],
         policy=config["pretrained"],
-        mirror=lambda wc: weights_fetch.mirror_setting(config["weights"]["mirror"]) or "",
+        mirror=lambda wc: WEIGHTS_EXPECTED.mirror or "",
         store=WEIGHTS_DIR,
-        state=lambda wc: _fetch_trigger(),
+        state=lambda wc: WEIGHTS_EXPECTED.state(evaluation_files()),
         code=stage_fingerprint("weights"),
     log:
         log("weights", "fetch_weights"),
@@ -41,13 +59,3 @@ checkpoint fetch_weights:
     shell:
         "debiasqe fetch-weights --metrics {params.metrics} --vgg --weights {params.store:q} "
         "--pretrained {params.policy} --mirror={params.mirror:q} --output {output:q} --quiet > {log:q} 2>&1"
-
-
-# A job's weight state as a file (its name is the state): see weights_input.
-rule weights_state:
-    output:
-        S("weights_state"),
-    localrule: True
-    run:
-        with open(output[0], "w") as fh:
-            print(f"{wildcards.consumer}: weights {wildcards.state} in {WEIGHTS_DIR}", file=fh)

@@ -20,7 +20,7 @@ def run_fetch_weights(args) -> None:
 def register(sub) -> None:
     p = add_command(sub, "fetch-weights", "bring every pretrained file the metrics and losses need into the store",
                     run_fetch_weights)
-    p.add_argument("--metrics", required=True, nargs="+", help="pyiqa metric ids")
+    p.add_argument("--metrics", nargs="*", default=[], help="pyiqa metric ids (none: only --vgg)")
     p.add_argument("--weights", type=Path, default=Path(paths.resources("weights")), help="the weight store")
     p.add_argument("--output", required=True, type=Path, help="manifest (JSON)")
     p.add_argument("--vgg", action="store_true", help="also VGG-19 (perceptual loss, regularization, disparity)")

@@ -43,7 +43,7 @@ from . import metric_weights as mw
 from . import store as wstore
 
 FOUND, LINKED, DOWNLOADED, MISSING, NOT_LOOKED = "found", "linked", "downloaded", "missing", "not-looked-for"
-FETCH_COMMAND = "snakemake fetch_weights"
+FETCH_COMMAND = "snakemake -f fetch_weights"
 PROBE_TIMEOUT = 3.0
 
 
@@ -282,27 +282,76 @@ def read_manifest(manifest_path: str | os.PathLike) -> dict | None:
 
 # --- what a job sees: its weight state ------------------------------------------------------------
 
-def state_of(files: Sequence[mw.WeightFile], store: str | os.PathLike, policy: str) -> str:
-    """A job's weight state, from the store as it is now (stat only, no hashing).
-
-    ``random-init`` under ``random`` or when the job needs no file is not
-    special-cased: a job without files is ``none``. Otherwise
-    ``pretrained-<digest>`` when every file is present, ``partial-<digest>``
-    when some are missing (those networks run random-init under ``auto``);
-    the digest covers each file's store path and size, so replacing a file
-    changes the state too.
-    """
+def state_of(files: Sequence[mw.WeightFile], store: str | os.PathLike, policy: str,
+             present: Callable[[mw.WeightFile], bool] | None = None) -> str:
+    """A job's weight state: ``none`` (it needs no file), ``random-init`` (``pretrained: random``),
+    ``pretrained-<digest>`` (every file present) or ``partial-<digest>`` (some missing: those
+    networks run random-init under ``auto``). The digest covers the files' store paths and which
+    are present. ``present`` defaults to "in the store now" (stat only)."""
     if not files:
         return "none"
     if policy == "random":
         return "random-init"
+    present = present or (lambda f: in_store(f, store) is not None)
     h = hashlib.sha256()
     complete = True
     for f in sorted(files, key=lambda f: f.relpath):
-        p = in_store(f, store)
-        complete &= p is not None
-        h.update(f"{f.relpath}={p.stat().st_size if p else 'missing'};".encode())
+        ok = bool(present(f))
+        complete &= ok
+        h.update(f"{f.relpath}={'present' if ok else 'missing'};".encode())
     return ("pretrained-" if complete else "partial-") + h.hexdigest()[:12]
+
+
+class Expectation:
+    """What the store will hold once ``fetch_weights`` has run, known before it runs (the DAG needs it).
+
+    A file will be present when it is in the store or a user cache, or (``auto``/``required``) when
+    it can be downloaded: the mirror has it or its host answers a probe, unless the last fetch
+    (the manifest) already failed to get it; ``snakemake -f fetch_weights`` tries again.
+    """
+
+    def __init__(self, store: str | os.PathLike, policy: str, mirror: str | None,
+                 manifest_path: str | os.PathLike | None = None, prober: Prober | None = None):
+        self.store, self.policy, self.mirror = Path(store), policy, mirror
+        self.prober = prober or Prober()
+        record = read_manifest(manifest_path) if manifest_path else None
+        self.failed = {r["relpath"] for r in (record or {}).get("files", []) if r.get("state") == MISSING}
+        self._memo: dict[str, bool] = {}
+
+    def present(self, f: mw.WeightFile) -> bool:
+        if f.relpath not in self._memo:
+            self._memo[f.relpath] = self._present(f)
+        return self._memo[f.relpath]
+
+    def _present(self, f: mw.WeightFile) -> bool:
+        if in_store(f, self.store) is not None:
+            return True
+        if self.policy == "random":
+            return False
+        if any(p.is_file() for p in cache_candidates(f, self.store)):
+            return True
+        if f.relpath in self.failed:
+            return False
+        return not unobtainable([f], self.store, self.mirror, self.prober)
+
+    def state(self, files: Sequence[mw.WeightFile]) -> str:
+        return state_of(files, self.store, self.policy, self.present)
+
+    def to_fetch(self, files: Sequence[mw.WeightFile]) -> list[str]:
+        """Store paths of the files a fetch would bring now (expected, but not in the store yet)."""
+        return sorted(f.relpath for f in files if self.present(f) and in_store(f, self.store) is None)
+
+
+def write_state(path: str | os.PathLike, state: str) -> bool:
+    """Write ``state`` to ``path`` unless it already says so (its mtime is what reruns jobs)."""
+    p = Path(path)
+    try:
+        if p.read_text().strip() == state:
+            return False
+    except OSError:
+        pass
+    write_text(p, state + "\n")
+    return True
 
 
 def missing_in_store(files: Sequence[mw.WeightFile], store: str | os.PathLike) -> list[str]:
@@ -337,8 +386,7 @@ def console_lines(when: str, policy: str, store: str | os.PathLike, manifest_pat
         return [f"debiasqe: {len(missing)} pretrained file(s) not yet in {store}; fetch_weights will try to get "
                 f"them first" + (" (pretrained: auto: what it cannot get runs RANDOM-INIT, marked \u2020)"
                                  if policy == "auto" else "")]
-    record = read_manifest(manifest_path) or {}
-    missing = [r["relpath"] for r in record.get("files", []) if r.get("state") == MISSING]
+    missing = missing_in_store(files, store)  # the manifest may predate files placed by hand
     if not missing:
         return []
     from ..report.marks import count_marked_outputs

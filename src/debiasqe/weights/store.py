@@ -196,12 +196,12 @@ def resolve(name: str, policy: str = "required", path: str | Path | None = None)
         if policy == "required":
             raise WeightsUnavailableError(
                 f"pretrained weights {spec.name!r} ({spec.filename}) not found at {where}; "
-                f"run `snakemake fetch_weights` or download {spec.url} to {expected_path(spec)}"
+                f"run `snakemake -f fetch_weights` or download {spec.url} to {expected_path(spec)}"
             )
         msg = (
             f"pretrained weights {spec.name!r} ({spec.filename}) not found at {where}: using RANDOM "
             f"initialisation (pretrained: auto); results will not match the paper. "
-            f"Run `snakemake fetch_weights` or download {spec.url}"
+            f"Run `snakemake -f fetch_weights` or download {spec.url}"
         )
         log.warning(msg)
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
