@@ -57,7 +57,7 @@ def get(key: str) -> Mark:
         raise ValueError(f"unknown mark {key!r}; known: {', '.join(sorted(MARKS))}") from None
 
 
-def _order(keys: Iterable[str]) -> tuple[str, ...]:
+def order(keys: Iterable[str]) -> tuple[str, ...]:
     """Unique keys in registration order (so a cell's symbols always read the same)."""
     keys = set(keys)
     for k in keys:
@@ -73,7 +73,7 @@ class Marked:
     marks: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "marks", _order(self.marks))
+        object.__setattr__(self, "marks", order(self.marks))
 
     def __float__(self) -> float:
         return float(self.value)
@@ -89,12 +89,12 @@ def marks_of(v: Any) -> tuple[str, ...]:
 
 def with_marks(value: Any, marks: Iterable[str]) -> Any:
     """``Marked(value, marks)``, or ``value`` itself without marks (NaN keeps its marks too)."""
-    marks = _order(marks)
+    marks = order(marks)
     return Marked(unmark(value), marks) if marks else value
 
 
 def symbols(marks: Iterable[str], latex: bool = False) -> str:
-    return "".join(get(k).latex if latex else get(k).symbol for k in _order(marks))
+    return "".join(get(k).latex if latex else get(k).symbol for k in order(marks))
 
 
 def cell_text(text: str, marks: Iterable[str], latex: bool = False) -> str:
@@ -104,7 +104,7 @@ def cell_text(text: str, marks: Iterable[str], latex: bool = False) -> str:
 
 def footnotes(marks_used: Iterable[str], latex: bool = False) -> list[str]:
     """One line per mark used: symbol and note (LaTeX-escaped by the caller if needed)."""
-    return [f"{get(k).latex if latex else get(k).symbol} {get(k).note}" for k in _order(marks_used)]
+    return [f"{get(k).latex if latex else get(k).symbol} {get(k).note}" for k in order(marks_used)]
 
 
 # --- the metrics CSV's ``marks`` column --------------------------------------------------------------
@@ -113,7 +113,7 @@ def encode(per_metric: Mapping[str, Iterable[str]]) -> str:
     """``{"lpips": ["random-init"], "psnr": []}`` -> ``"lpips:random-init"``."""
     parts = []
     for metric in sorted(per_metric):
-        keys = _order(per_metric[metric])
+        keys = order(per_metric[metric])
         if keys:
             parts.append(f"{metric}:{'|'.join(keys)}")
     return ";".join(parts)
@@ -128,7 +128,7 @@ def decode(text: Any) -> dict[str, tuple[str, ...]]:
         metric, _, keys = part.partition(":")
         if not keys:
             raise ValueError(f"marks {text!r}: {part!r} is not metric:key")
-        out[metric.strip()] = _order(k.strip() for k in keys.split("|"))
+        out[metric.strip()] = order(k.strip() for k in keys.split("|"))
     return out
 
 
