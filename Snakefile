@@ -36,8 +36,6 @@ _python = "python" if _uses_conda else shlex.quote(sys.executable)
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
-# the HTML report's landing page (snakemake --report results/report.html)
-report: "workflow/report/workflow.rst"
 
 
 try:
@@ -70,6 +68,25 @@ include: "workflow/rules/enhance.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/compare.smk"
+
+
+# the HTML report's landing page (snakemake --report results/report.html); in a report run,
+# with a banner on top when numbers in it come from random-init networks (debiasqe.report.marks)
+_LANDING = os.path.join(workflow.basedir, "workflow/report/workflow.rst")
+if any(a == "--report" or a.startswith("--report=") for a in sys.argv):
+    from debiasqe.report import marks as _marks  # noqa: E402
+
+    _LANDING = _marks.landing_page(
+        _LANDING,
+        os.path.abspath(R("report_landing")),
+        _marks.banner_lines(
+            config["pretrained"],
+            [(f.metric, f.relpath) for f in evaluation_files() if not WEIGHTS_EXPECTED.present(f)],
+        ),
+    )
+
+
+report: _LANDING
 
 
 rule all:

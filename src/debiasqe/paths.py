@@ -55,6 +55,7 @@ RESULT_TEMPLATES = {
     "figure": "figures/{dataset}/{stem}.{ext}",
     "figures_dir": "figures/{dataset}",
     "report": "report.html",
+    "report_landing": "report/landing.rst",  # the report's first page, with the weights banner
     # compare page (its images are referenced relative to it)
     "compare_page": "compare/{dataset}/index.html",
     "compare_preview": "compare/{dataset}/preview.png",

@@ -97,3 +97,40 @@ def test_table4_bdbr_of_a_marked_metric_is_marked(marked_results, tmp_path):
     marks = dict(zip(df["metric"], df["marks"].fillna("")))
     assert marks["LPIPS"] == "dncnn:random-init" and marks["PSNR (dB)"] == ""
     assert "\u2020 random-init network: not a measurement" in (tmp_path / "t4.md").read_text()
+
+
+def test_rd_curve_panels_and_figure_carry_the_marks(marked_results, tmp_path):
+    from debiasqe.report.figures import fig_rd_curves
+
+    root, paths = marked_results
+    rates = []
+    for level, bpp in zip((27, 32, 37, 42), (1.0, 0.6, 0.35, 0.2)):
+        p = root / "compressed" / "demo_test" / "bpg" / str(level) / "rate.csv"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"image": ["a"], "width": 8, "height": 8, "bytes": 8, "bpp": [bpp], "backend": "t"}).to_csv(p, index=False)
+        rates.append(p)
+    fig = fig_rd_curves(paths, rates, tmp_path / "rd", metric_names=("lpips", "psnr"))
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["LPIPS vs. bpp (BPG)\u2020", "PSNR (dB) vs. bpp (BPG)"]
+    assert fig._suptitle.get_text() == "\u2020 random-init network: not a measurement"
+    assert (tmp_path / "rd.png").is_file()
+
+
+def test_report_banner(tmp_path):
+    template = tmp_path / "workflow.rst"
+    template.write_text("Title\n=====\n\nBody.\n")
+    assert mk.banner_lines("auto", []) == []
+    lines = mk.banner_lines("auto", [("lpips", "torch/hub/pyiqa/LPIPS_v0.1_alex-df73285e.pth"),
+                                     ("vgg19", "torch/hub/checkpoints/vgg19-dcbb9e9d.pth")])
+    assert lines[0].startswith("Not measurements: the numbers of lpips, vgg19 come from random-init networks")
+    assert "torch/hub/checkpoints/vgg19-dcbb9e9d.pth" in lines[1] and "snakemake -f fetch_weights" in lines[1]
+    out = mk.landing_page(template, tmp_path / "report" / "landing.rst", lines)
+    text = open(out).read()
+    assert text.startswith(".. raw:: html") and text.endswith("Title\n=====\n\nBody.\n")
+    assert "Not measurements: the numbers of lpips, vgg19" in text
+    from docutils.core import publish_parts
+    html = publish_parts(text, writer="html")["html_body"]
+    # docutils lifts the first title to the page title: the banner comes right under it, before anything else
+    assert html.index("<h1 class=\"title\">Title</h1>") < html.index("Not measurements") < html.index("Body.")
+    assert open(mk.landing_page(template, tmp_path / "plain.rst", [])).read() == template.read_text()
+    assert "random-init" in mk.banner_lines("random")[0]

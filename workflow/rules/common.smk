@@ -161,7 +161,7 @@ def evaluate_weights(wc):
 def weights_console(when):
     """The start/end lines about missing pretrained files (onstart/onsuccess/onerror)."""
     for line in weights_fetch.console_lines(
-        when, config["pretrained"], WEIGHTS_DIR, S("weights_manifest"), evaluation_files(), R("metrics_dir")
+        when, config["pretrained"], WEIGHTS_DIR, S("weights_manifest"), evaluation_files(), paths.RESULTS
     ):
         print(line, file=sys.stderr)
 

@@ -107,6 +107,18 @@ def footnotes(marks_used: Iterable[str], latex: bool = False) -> list[str]:
     return [f"{get(k).latex if latex else get(k).symbol} {get(k).note}" for k in order(marks_used)]
 
 
+def panel_title(title: str, marks_used: Iterable[str]) -> str:
+    """A figure panel's title with the symbols of the marks of the values it shows."""
+    return title + symbols(marks_used)
+
+
+def figure_note(fig, marks_used: Iterable[str]) -> None:
+    """The footnotes of the marks a figure shows, as its top line (nothing without marks)."""
+    lines = footnotes(marks_used)
+    if lines:
+        fig.suptitle("   ".join(lines), fontsize=6.5, color="#b00020")
+
+
 # --- the metrics CSV's ``marks`` column --------------------------------------------------------------
 
 def encode(per_metric: Mapping[str, Iterable[str]]) -> str:
@@ -161,3 +173,42 @@ def count_marked_outputs(results_root: str | os.PathLike, key: str = RANDOM_INIT
         if any(key in keys for r in rows for keys in decode(r.get("marks")).values()):
             n += 1
     return n
+
+
+# --- the report's banner ----------------------------------------------------------------------------
+
+def banner_lines(policy: str, missing: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """What the top of report.html says when numbers in it are no measurements (else nothing).
+
+    ``missing``: (network, file) of the pretrained files the run goes without.
+    """
+    if policy == "random":
+        return [f"pretrained: random: every learned network (VGG-19 losses, metric networks, FID's Inception) "
+                f"ran random-init; their numbers ({RANDOM_INIT.symbol}) are not measurements."]
+    missing = list(missing)
+    if not missing:
+        return []
+    nets = ", ".join(dict.fromkeys(net for net, _ in missing))
+    return [f"Not measurements: the numbers of {nets} come from random-init networks (or are unavailable), "
+            f"marked {RANDOM_INIT.symbol} / {UNAVAILABLE.symbol} in every table and figure.",
+            f"Missing pretrained files: {', '.join(f for _, f in missing)}. Fetch them "
+            "(snakemake -f fetch_weights; README, 'Pretrained weights') and rerun snakemake: "
+            "exactly the affected outputs are remade."]
+
+
+def landing_page(template: str | os.PathLike, dest: str | os.PathLike, lines: list[str]) -> str:
+    """``template`` (the report's landing rst) with ``lines`` as a banner above it, written to ``dest``
+    (only when changed); returns the path to use as the report text."""
+    from html import escape
+
+    from ..core.atomic import write_text
+
+    text = Path(template).read_text()
+    if lines:
+        body = "<br>".join(escape(ln) for ln in lines)
+        text = (".. raw:: html\n\n   <div style=\"border:2px solid #b00020;background:#fde7ea;color:#600;"
+                f"padding:8px;margin-bottom:12px;font-weight:bold\">{body}</div>\n\n" + text)
+    p = Path(dest).absolute()
+    if not p.is_file() or p.read_text() != text:
+        write_text(p, text)
+    return str(p)

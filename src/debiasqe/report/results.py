@@ -142,8 +142,14 @@ def read_realism(src: Source) -> pd.DataFrame:
                                        "score"])
 
 
+def _weight_marks(weights) -> tuple[str, ...]:
+    """A domains entry's ``weights`` record (a sha256 / "random-init", or file -> either) as marks."""
+    values = weights.values() if isinstance(weights, dict) else [weights]
+    return (marks.RANDOM_INIT.key,) if marks.RANDOM_INIT.key in values else ()
+
+
 def read_domains(src: Source) -> pd.DataFrame:
-    """Columns method, dataset, codec, level, metric, S_CR, S_CE, S_RE, deviation_pct."""
+    """Columns method, dataset, codec, level, metric, S_CR, S_CE, S_RE, deviation_pct, marks."""
     if isinstance(src, pd.DataFrame):
         return src
     rows = []
@@ -155,10 +161,11 @@ def read_domains(src: Source) -> pd.DataFrame:
             try:
                 rows.append({**keys_from_path(p, "domains"), "metric": e["metric"],
                              **{k: float(e[k]) for k in ("S_CR", "S_CE", "S_RE")},
-                             "deviation_pct": float(e.get("deviation_pct", math.nan))})
+                             "deviation_pct": float(e.get("deviation_pct", math.nan)),
+                             "marks": _weight_marks(e.get("weights"))})
             except (KeyError, TypeError, ValueError):
                 raise ResultFileError(f"{p}: entry {e!r} lacks metric/S_CR/S_CE/S_RE") from None
-    return pd.DataFrame(rows, columns=[*KEYS, "metric", "S_CR", "S_CE", "S_RE", "deviation_pct"])
+    return pd.DataFrame(rows, columns=[*KEYS, "metric", "S_CR", "S_CE", "S_RE", "deviation_pct", "marks"])
 
 
 def read_disparity(src: Source) -> pd.DataFrame:
