@@ -132,8 +132,8 @@ def weights_input(files_of):
     A fetch rule reruns only when the state it leaves changes, so jobs rerun with it only then,
     and training's jobs only for training's file (fetch_weights_train). The state file holds the
     state (pretrained-<digest> / partial-<digest> / random-init) and is rewritten here, when the
-    workflow is read, only when it changed; it also reruns the jobs when only modification times
-    are compared. See debiasqe.weights.fetch.
+    workflow is read for a run (not a dry run), only when it changed; it also reruns the jobs when
+    only modification times are compared. See debiasqe.weights.fetch.
     """
 
     def inputs(wc):
@@ -144,8 +144,9 @@ def weights_input(files_of):
         path = S("weights_state", consumer=consumer)
         if consumer not in _WEIGHT_STATES:
             _WEIGHT_STATES[consumer] = WEIGHTS_EXPECTED.state(files)
-            weights_fetch.write_state(path, _WEIGHT_STATES[consumer])
-        return weights_manifest(consumer) + [path]
+            if not workflow.dryrun:  # a dry run writes nothing (the fetch rule's params show the change)
+                weights_fetch.write_state(path, _WEIGHT_STATES[consumer])
+        return weights_manifest(consumer) + ([path] if os.path.exists(path) else [])
 
     return inputs
 
