@@ -41,17 +41,17 @@ def test_paper_preset_with_no_results_reports_everything_missing(tmp_path, capsy
     # by hand: 3 archives (DIV2K train/valid, Flickr2K) downloaded and extracted; 3 datasets x 10 levels
     # compressed; raw + 10 patch stores; 16 methods x 10 levels trained; 2 test sets x (comp + 15) x 10
     # enhanced; 2 x 16 evaluation jobs; 2 x 8 GAN realism jobs; tables, figures and compare page per test
-    # set; rate summary and the overview: 587 jobs (snakemake -n lists them plus `all`)
+    # set; rate summary and the overview; the two weight fetches: 588 jobs (snakemake -n lists them plus `all`)
     counts = {st: s["jobs"] for st, s in report["stages"].items()}
-    assert counts == {"download": 3, "extract": 3, "prepare": 3, "compress": 30, "patches": 11, "weights": 1,
+    assert counts == {"download": 3, "extract": 3, "prepare": 3, "compress": 30, "patches": 11, "weights": 2,
                       "train": 160, "enhance": 320, "evaluate": 32, "realism": 16, "report": 8}
-    assert sum(counts.values()) == 587
+    assert sum(counts.values()) == 588
     train = {j["job"]: j for j in report["jobs"] if j["stage"] == "train"}
     assert train["esrgan_debias/bpg/37"]["missing"] == [
         paths.results("model", tmp_path / "results", method="esrgan_debias", codec="bpg", setting=37),
         paths.results("discriminator", tmp_path / "results", method="esrgan_debias", codec="bpg", setting=37)]
     code, text = status(capsys, "--configfile", PAPER, "--directory", tmp_path)
-    assert code == 1 and "0 of 587 jobs done" in text
+    assert code == 1 and "0 of 588 jobs done" in text
     assert re.search(r"^train\s+160\s+0\s+0\s+0\s+160\s+-\s+-$", text, re.M), text
 
 
