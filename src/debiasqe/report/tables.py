@@ -514,9 +514,11 @@ def table_domains(domains: Source, out_stem, methods: Sequence[str] | None = Non
         dev = r.deviation_pct
         if math.isnan(_num(dev)) and r.S_CR > 0:
             dev = (r.S_CE**2 - r.S_RE**2) / r.S_CR**2 * 100
+        rm = tuple(r.get("marks") or ())  # the triangle's network ran random-init
         ours = {"metric": metric_label(r.metric), "dataset": r.dataset, "codec": r.codec, "level": r.level,
-                "method": method_label(r.method), "S_CR": r.S_CR, "S_CE": r.S_CE, "S_RE": r.S_RE,
-                "deviation_pct": dev}
+                "method": method_label(r.method),
+                **{k: mk.with_marks(v, rm) for k, v in (("S_CR", r.S_CR), ("S_CE", r.S_CE), ("S_RE", r.S_RE),
+                                                         ("deviation_pct", dev))}}
         prow = None
         pds = pv.paper_dataset(r.dataset)
         if pds and pv.matches_setting(r.codec, r.level):
