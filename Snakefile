@@ -33,19 +33,9 @@ from debiasqe.core.errors import ConfigError  # noqa: E402
 # the one that runs Snakemake, so jobs need no activated venv.
 _uses_conda = "CONDA" in str(workflow.deployment_settings.deployment_method).upper()
 _python = "python" if _uses_conda else shlex.quote(sys.executable)
-# (braces doubled: Snakemake formats the prefix like a shell command)
-shell.prefix(
-    "set -euo pipefail; "
-    f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
-    f'debiasqe() {{{{ {_python} -m debiasqe "$@"; }}}}; '
-)
-
-
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
-# the HTML report's landing page (snakemake --report results/report.html)
-report: "workflow/report/workflow.rst"
 
 
 try:
@@ -53,6 +43,18 @@ try:
 except ConfigError as exc:
     raise WorkflowError(f"config error: {exc}") from None
 validate(config, "workflow/schemas/config.schema.yaml")
+
+from debiasqe.weights.fetch import store_dir  # noqa: E402
+
+# Every job reads pretrained files from one store (weights.dir; DEBIASQE_WEIGHTS overrides it).
+WEIGHTS_STORE = str(store_dir(config["weights"]["dir"]))
+# (braces doubled: Snakemake formats the prefix like a shell command)
+shell.prefix(
+    "set -euo pipefail; "
+    f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    f"export DEBIASQE_WEIGHTS={shlex.quote(WEIGHTS_STORE)}; "
+    f'debiasqe() {{{{ {_python} -m debiasqe "$@"; }}}}; '
+)
 
 
 # in pipeline order
@@ -68,7 +70,39 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/compare.smk"
 
 
+# the HTML report's landing page (snakemake --report results/report.html); in a report run,
+# with a banner on top when numbers in it come from random-init networks (debiasqe.report.marks)
+_LANDING = os.path.join(workflow.basedir, "workflow/report/workflow.rst")
+if any(a == "--report" or a.startswith("--report=") for a in sys.argv):
+    from debiasqe.report import marks as _marks  # noqa: E402
+
+    _LANDING = _marks.landing_page(
+        _LANDING,
+        os.path.abspath(R("report_landing")),
+        _marks.banner_lines(
+            config["pretrained"],
+            [(f.metric, f.relpath) for f in evaluation_files() if not WEIGHTS_EXPECTED.present(f)],
+        ),
+    )
+
+
+report: _LANDING
+
+
 rule all:
     input:
         all_targets(),
     default_target: True
+
+
+# Missing pretrained files: said at the start of the run and again in its last lines.
+onstart:
+    weights_console("start")
+
+
+onsuccess:
+    weights_console("end")
+
+
+onerror:
+    weights_console("end")

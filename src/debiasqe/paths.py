@@ -55,6 +55,7 @@ RESULT_TEMPLATES = {
     "figure": "figures/{dataset}/{stem}.{ext}",
     "figures_dir": "figures/{dataset}",
     "report": "report.html",
+    "report_landing": "report/landing.rst",  # the report's first page, with the weights banner
     # compare page (its images are referenced relative to it)
     "compare_page": "compare/{dataset}/index.html",
     "compare_preview": "compare/{dataset}/preview.png",
@@ -73,6 +74,10 @@ RESOURCE_TEMPLATES = {
     "dataset": "datasets/{dataset}",
     "weights": "weights",
     "weights_manifest": "weights/manifest.json",
+    "weights_manifest_train": "weights/manifest-train.json",  # training's files only (VGG-19)
+    # the weight state of the jobs of one kind (train, evaluate), rewritten only when it
+    # changes: an input of those jobs, so they are remade when it does
+    "weights_state": "weights/state/{consumer}.txt",
 }
 
 _FIELD = re.compile(r"\{(\w+)\}")

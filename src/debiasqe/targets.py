@@ -144,8 +144,10 @@ def _training_jobs(config: dict, results, resources) -> list[Job]:
     for source in ["raw", *(f"{c}/{lv}" for c, lv in codec_levels(config))]:
         out.append(Job("patches", f"{d}/{source}", [R("patch_store", dataset=d, source=source),
                                                     R("patch_index", dataset=d, source=source)]))
-    if config["pretrained"] == "required":
-        out.append(Job("weights", "fetch_weights", [paths.resources("weights_manifest", resources)], benchmark=False))
+    # the weight fetch runs under every policy (local rules, no benchmark)
+    out.append(Job("weights", "fetch_weights_train", [paths.resources("weights_manifest_train", resources)],
+                   benchmark=False))
+    out.append(Job("weights", "fetch_weights", [paths.resources("weights_manifest", resources)], benchmark=False))
     gans = set(gan_methods(config))
     for m, c, s in train_units(config):
         files = [R("model", method=m, codec=c, setting=s)]

@@ -41,18 +41,19 @@ def test_paper_preset_with_no_results_reports_everything_missing(tmp_path, capsy
     # by hand: 3 archives (DIV2K train/valid, Flickr2K) downloaded and extracted; 3 datasets x 10 levels
     # compressed; raw + 10 patch stores; 16 methods x 10 levels trained; 2 test sets x (comp + 15)
     # enhancement jobs (one per method and test set over the 10 levels); 2 x 16 evaluation jobs; 2 x 8 GAN
-    # realism jobs; tables, figures and compare page per test set; rate summary and the overview:
-    # 3 + 3 + 3 + 30 + 11 + 1 + 160 + 32 + 32 + 16 + 8 = 299 jobs (snakemake -n lists them plus `all`)
+    # realism jobs; tables, figures and compare page per test set; rate summary and the overview; the two
+    # weight fetches: 3 + 3 + 3 + 30 + 11 + 2 + 160 + 32 + 32 + 16 + 8 = 300 jobs (snakemake -n lists them
+    # plus `all`)
     counts = {st: s["jobs"] for st, s in report["stages"].items()}
-    assert counts == {"download": 3, "extract": 3, "prepare": 3, "compress": 30, "patches": 11, "weights": 1,
+    assert counts == {"download": 3, "extract": 3, "prepare": 3, "compress": 30, "patches": 11, "weights": 2,
                       "train": 160, "enhance": 32, "evaluate": 32, "realism": 16, "report": 8}
-    assert sum(counts.values()) == 299
+    assert sum(counts.values()) == 300
     train = {j["job"]: j for j in report["jobs"] if j["stage"] == "train"}
     assert train["esrgan_debias/bpg/37"]["missing"] == [
         paths.results("model", tmp_path / "results", method="esrgan_debias", codec="bpg", setting=37),
         paths.results("discriminator", tmp_path / "results", method="esrgan_debias", codec="bpg", setting=37)]
     code, text = status(capsys, "--configfile", PAPER, "--directory", tmp_path)
-    assert code == 1 and "0 of 299 jobs done" in text
+    assert code == 1 and "0 of 300 jobs done" in text
     assert re.search(r"^train\s+160\s+0\s+0\s+0\s+160\s+-\s+-$", text, re.M), text
 
 
@@ -172,10 +173,9 @@ def test_status_of_a_finished_ci_run(ci_reference, capsys):
     assert by["train", "dncnn/bpg/all"]["flags"] == {}  # fidelity: no VGG
     assert by["enhance", "esrgan/demo_test"]["flags"] == {"VGG-19 (training losses)": "random-init"}
     code, text = status(capsys, "--configfile", CI, "--directory", ci_reference)
-    # `debiasqe status` on ci.yaml lists 126 jobs with one enhancement job per level (8 methods x 8
-    # levels; the 125 written here before predates the overview job); one per method over the 8 levels:
-    # 8 instead of 64, so 126 - 56 = 70 jobs
-    assert "70 of 70 jobs done; complete" in text
+    # ci.yaml: 128 jobs with one enhancement job per level (8 methods x 8 levels) and the two weight
+    # fetches; one enhancement job per method over the 8 levels: 8 instead of 64, so 128 - 56 = 72 jobs
+    assert "72 of 72 jobs done; complete" in text
     assert "evaluate (8 jobs, e.g. comp/demo_test): metric fid random-init, metric lpips random-init, " \
            "metric niqe unavailable" in text
 

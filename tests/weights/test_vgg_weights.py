@@ -33,8 +33,9 @@ def fake_vgg(tmp_path_factory):
     """torchvision vgg19(weights=None) state dict saved as vgg19-dcbb9e9d.pth."""
     torch.manual_seed(0)
     model = torchvision.models.vgg19(weights=None)
-    folder = tmp_path_factory.mktemp("weights")
-    path = folder / "vgg19-dcbb9e9d.pth"
+    store = tmp_path_factory.mktemp("weights")
+    path = store / "torch" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
+    path.parent.mkdir(parents=True)
     torch.save(model.state_dict(), path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return model.features.eval(), path, digest
@@ -43,7 +44,7 @@ def fake_vgg(tmp_path_factory):
 @pytest.fixture
 def vgg_cache(fake_vgg, monkeypatch, tmp_path):
     features, path, digest = fake_vgg
-    monkeypatch.setenv("DEBIASQE_WEIGHTS", str(path.parent))
+    monkeypatch.setenv("DEBIASQE_WEIGHTS", str(path.parents[3]))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     # the stand-in file has its own hash: register it in place of the real one
     monkeypatch.setitem(W.WEIGHTS, "vgg19", W.with_sha256("vgg19", digest))
@@ -80,8 +81,9 @@ def test_required_missing_raises_one_line(empty_caches):
     msg = str(err.value)
     assert "\n" not in msg
     assert "vgg19-dcbb9e9d.pth" in msg
-    assert str(empty_caches / "torch" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth") in msg
-    assert "snakemake fetch_weights" in msg and "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" in msg
+    # the store's path, where fetch_weights writes it (the bug: fetch wrote there, jobs looked elsewhere)
+    assert str(empty_caches / "weights" / "torch" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth") in msg
+    assert "snakemake -f fetch_weights" in msg and "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" in msg
     with pytest.raises(WeightsUnavailableError):
         VGGFeatures(["conv1_2"], policy="required")
 
@@ -156,16 +158,24 @@ def test_input_norm_off(vgg_cache):
         torch.testing.assert_close(vgg(x)["conv1_1"], features[0](x))
 
 
-def test_torch_hub_checkpoints_is_searched(fake_vgg, monkeypatch, tmp_path):
+def test_jobs_read_the_store_only(fake_vgg, monkeypatch, tmp_path):
+    """A file in the user's torch hub is not read by jobs; fetch_weights links it into the store."""
+    from debiasqe.weights import fetch as WF
+
     _, path, digest = fake_vgg
     hub = tmp_path / "torch" / "hub" / "checkpoints"
     hub.mkdir(parents=True)
     (hub / path.name).symlink_to(path)
-    monkeypatch.setenv("DEBIASQE_WEIGHTS", str(tmp_path / "empty"))
+    store = tmp_path / "store"
+    monkeypatch.setenv("DEBIASQE_WEIGHTS", str(store))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setitem(W.WEIGHTS, "vgg19", W.with_sha256("vgg19", digest))
+    with pytest.raises(WeightsUnavailableError):
+        W.resolve("vgg19", "required")
+    rows = WF.fetch([], store, "required", vgg=True, prober=WF.Prober(0.1))
+    assert [(r["state"], r["source"]) for r in rows] == [("linked", str(hub / path.name))]
     found, prov = W.resolve("vgg19", "required")
-    assert found == hub / path.name and prov["sha256"] == digest
+    assert found == store / "torch/hub/checkpoints" / path.name and prov["sha256"] == digest
 
 
 def test_wrong_hash_fails_with_clear_message(vgg_cache):

@@ -45,8 +45,18 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
-def test_paper_preset_dry_run_lists_the_data_jobs(tmp_path):
+def test_paper_preset_dry_run_lists_the_data_jobs(tmp_path, monkeypatch):
+    from debiasqe.weights import fetch as weights_fetch
+    from debiasqe.weights.metric_weights import METRICS
+
     t0 = time.monotonic()
+    # pretrained: required stops before any job when a file cannot be had: a local mirror holding
+    # (placeholders of) every file lets the dry run plan the fetch
+    mirror = tmp_path.parent / f"{tmp_path.name}-mirror"
+    for f in weights_fetch.needed_files(METRICS):  # every registered metric's files
+        (mirror / f.relpath).parent.mkdir(parents=True, exist_ok=True)
+        (mirror / f.relpath).touch()
+    monkeypatch.setenv("DEBIASQE_WEIGHTS_MIRROR", str(mirror))
     proc = snakemake(tmp_path, "-n", "--configfile", str(REPO / "presets/paper.yaml"), timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
@@ -57,13 +67,14 @@ def test_paper_preset_dry_run_lists_the_data_jobs(tmp_path):
     # train_gan, which also declares their discriminator.pt); one enhancement job per (evaluated
     # method, test set) over the 10 levels: 15 x 2 (+ comp's 2 identity copies); one evaluation job per
     # (method, test set; comp's through evaluate_comp, which declares the shared FID sets); 8 GAN
-    # methods x 2 test sets of realism scores; weights fetched once (pretrained: required);
+    # methods x 2 test sets of realism scores; weights fetched once (pretrained: required),
+    # training's VGG-19 first;
     # tables, figures and the compare page per test set; the overview once.
     assert counts == {"download_archive": 3, "extract_archive": 3, "prepare_dataset": 3, "compress": 30,
                       "patches": 11, "train": 80, "train_gan": 80, "enhance": 30, "enhance_identity": 2,
                       "evaluate": 30, "evaluate_comp": 2,
-                      "realism": 16, "fetch_weights": 1, "tables": 2, "figures": 2, "compare": 2,
-                      "overview": 1, "rate_summary": 1, "all": 1, "total": 300}
+                      "realism": 16, "fetch_weights": 1, "fetch_weights_train": 1, "tables": 2, "figures": 2,
+                      "compare": 2, "overview": 1, "rate_summary": 1, "all": 1, "total": 301}
     for f in ("DIV2K_train_HR.zip", "DIV2K_valid_HR.zip", "Flickr2K.archive"):
         assert f"resources/downloads/{f}" in out
     assert "resources/extracted/Flickr2K" in out

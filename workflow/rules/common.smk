@@ -3,7 +3,10 @@
 
 import json
 
+import sys
+
 from debiasqe import paths, targets
+from debiasqe.weights import fetch as weights_fetch
 from debiasqe.core.fingerprint import stage_fingerprint
 from debiasqe.methods import (
     IDENTITY,
@@ -31,7 +34,7 @@ wildcard_constraints:
 HEADLINE = targets.headline_of(config)
 TABLE_EXTS = targets.TABLE_EXTS
 FIGURE_EXTS = targets.FIGURE_EXTS
-WEIGHTS_DIR = S("weights")
+WEIGHTS_DIR = WEIGHTS_STORE  # the pretrained weight store (Snakefile: weights.dir / DEBIASQE_WEIGHTS)
 
 
 def log(stage, job):
@@ -94,9 +97,79 @@ def recipe_patch(method):
     return spec.get("patch", RECIPES[spec["recipe"]]["patch"])
 
 
-def weights_manifest():
-    # With `pretrained: required` every weight file must be fetched first.
-    return [S("weights_manifest")] if config["pretrained"] == "required" else []
+def weights_manifest(consumer="evaluate"):
+    """The manifest of the fetch a job kind waits for: training's (VGG-19) or the whole one."""
+    return [S("weights_manifest_train")] if consumer == "train" else [S("weights_manifest")]
+
+
+def train_files():
+    """What training uses: VGG-19 when any configured method does."""
+    return [weights_fetch.vgg19_file()] if any(vgg_files(m) for m in config["methods"]) else []
+
+
+def vgg_files(method):
+    """VGG-19 when the method's training uses it (perceptual loss or domain-divergence regularization)."""
+    from debiasqe.train.trainer import resolve_config
+
+    cfg = resolve_config(method_spec(config, method))
+    return [weights_fetch.vgg19_file()] if cfg["perceptual_weight"] > 0 or cfg["ddr"] else []
+
+
+def evaluation_files():
+    """The metric networks' files, FID's Inception and disparity's VGG-19."""
+    return weights_fetch.needed_files(config["metrics"], vgg=True)
+
+
+# What the store will hold once fetch_weights has run (probes a host only for an absent file).
+WEIGHTS_EXPECTED = weights_fetch.Expectation(
+    WEIGHTS_DIR, config["pretrained"], weights_fetch.mirror_setting(config["weights"]["mirror"]),
+    S("weights_manifest"),
+)
+
+
+_WEIGHT_STATES = {}
+
+
+def weights_input(files_of):
+    """Input function of a job that uses weights: the manifest of the fetch it waits for and
+    its kind's weight-state file (nothing for a job that uses no pretrained file).
+
+    A fetch rule reruns only when the state it leaves changes, so jobs rerun with it only then,
+    and training's jobs only for training's file (fetch_weights_train). The state file holds the
+    state (pretrained-<digest> / partial-<digest> / random-init) and is rewritten here, when the
+    workflow is read for a run (not a dry run), only when it changed; it also reruns the jobs when
+    only modification times are compared. See debiasqe.weights.fetch.
+    """
+
+    def inputs(wc):
+        files = files_of(wc)
+        if not files:
+            return []
+        consumer = files_of.__name__.removesuffix("_weights")
+        path = S("weights_state", consumer=consumer)
+        if consumer not in _WEIGHT_STATES:
+            _WEIGHT_STATES[consumer] = WEIGHTS_EXPECTED.state(files)
+            if not workflow.dryrun:  # a dry run writes nothing (the fetch rule's params show the change)
+                weights_fetch.write_state(path, _WEIGHT_STATES[consumer])
+        return weights_manifest(consumer) + ([path] if os.path.exists(path) else [])
+
+    return inputs
+
+
+def train_weights(wc):
+    return vgg_files(wc.method)
+
+
+def evaluate_weights(wc):
+    return evaluation_files()
+
+
+def weights_console(when):
+    """The start/end lines about missing pretrained files (onstart/onsuccess/onerror)."""
+    for line in weights_fetch.console_lines(
+        when, config["pretrained"], WEIGHTS_DIR, S("weights_manifest"), evaluation_files(), paths.RESULTS
+    ):
+        print(line, file=sys.stderr)
 
 
 def compressed_pngs(wc):

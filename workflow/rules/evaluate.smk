@@ -12,7 +12,7 @@ rule evaluate:
         comp=compressed_pngs,
         enh=lambda wc: enhanced_dirs(wc.method, wc.dataset),
         comp_features=lambda wc: comp_features(wc.dataset),
-        weights=weights_manifest(),
+        weights=weights_input(evaluate_weights),
     output:
         [directory(d) for d in evaluation_outputs("{method}", "{dataset}")],
         feature_sets("{method}", "{dataset}"),
@@ -57,7 +57,7 @@ use rule evaluate as evaluate_comp with:
         raw=S("dataset"),
         comp=compressed_pngs,
         enh=lambda wc: enhanced_dirs(IDENTITY, wc.dataset),
-        weights=weights_manifest(),
+        weights=weights_input(evaluate_weights),
     output:
         [directory(d) for d in evaluation_outputs(IDENTITY, "{dataset}")],
         feature_sets(IDENTITY, "{dataset}"),

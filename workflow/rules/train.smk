@@ -11,7 +11,7 @@ rule train:
             patch_store(config["train_dataset"], wc.codec, lv) for lv in train_levels(config, wc.codec, wc.setting)
         ],
         init=init_model,
-        weights=weights_manifest(),
+        weights=weights_input(train_weights),
     output:
         model=R("model"),
     wildcard_constraints:

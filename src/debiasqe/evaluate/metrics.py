@@ -505,7 +505,9 @@ def write_metrics_csv(df, path: str | os.PathLike, provenance: dict | None = Non
                       set_level: dict[str, float] | None = None) -> None:
     """Write per-image scores plus a final ``image='mean'`` row, atomically.
 
-    ``set_level`` values (FID) are written into the mean row only.
+    ``set_level`` values (FID) are written into the mean row only. The
+    ``marks`` column (every row) names the metrics that are no measurements,
+    e.g. ``lpips:random-init;niqe:unavailable`` (:mod:`debiasqe.report.marks`).
     ``provenance`` (which weights produced each metric, ...) goes beside it as
     ``<path>.provenance.json``.
     """
@@ -515,6 +517,9 @@ def write_metrics_csv(df, path: str | os.PathLike, provenance: dict | None = Non
     numeric = df.drop(columns=["image"]).apply(pd.to_numeric, errors="coerce")
     mean = {"image": "mean", **numeric.mean(axis=0, skipna=False).to_dict(), **(set_level or {})}
     out = pd.concat([df, pd.DataFrame([mean])], ignore_index=True)
+    # which metrics are not measurements (random-init / unavailable networks): debiasqe.report.marks
+    from ..report.marks import encode, metric_marks
+    out["marks"] = encode(metric_marks((provenance or {}).get("evaluation")))
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
         out.to_csv(fh, index=False, float_format="%.8g")
     if provenance is not None:

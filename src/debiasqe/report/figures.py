@@ -19,6 +19,7 @@ from ..evaluate import triangles as bias
 from ..core.errors import BadImageError, ConfigError
 from . import paper_values as pv
 from .labels import CODEC_LABELS, method_label, metric_label, order_methods
+from . import marks as mk
 from .results import (ResultFileError, Source, read_disparity, read_domains, read_metrics, read_rates,
                       select_setting)
 from .style import (BIASED_COLOR, COLUMN_WIDTH, DEBIASED_COLOR, OKABE_ITO, PAGE_WIDTH, PALETTE, method_style,
@@ -203,10 +204,14 @@ def fig_triangles(domains: Source, out_stem, metric: str | None = None,
     with style():
         fig = new_figure(width, nrows * (width / ncols) * 1.05 + 0.15)
         axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+        used = set()
         for ax, (_, r) in zip(axes, df.iterrows()):
             title = method_label(r.method)
             if many_metrics or many_sets:
                 title = f"{metric_label(r.metric)}, {r.dataset}\n{title}"
+            panel_marks = tuple(r.get("marks") or ())
+            used.update(panel_marks)
+            title = mk.panel_title(title, panel_marks)
             pdev = None
             pds = pv.paper_dataset(r.dataset)
             if show_paper and pds and pv.matches_setting(sel["codec"], sel["level"]):
@@ -216,6 +221,7 @@ def fig_triangles(domains: Source, out_stem, metric: str | None = None,
         for ax in axes[n:]:
             ax.set_axis_off()
         _unclutter(fig, axes[:n])
+        mk.figure_note(fig, used)
         save_figure(fig, out_stem)
     return fig
 
@@ -242,19 +248,24 @@ def fig_rd_curves(metrics: Source, rates: Source, out_stem, metric_names: Sequen
     with style():
         fig = new_figure(width, nrows * 1.55 + 0.45)
         axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-        handles = {}
+        handles, used = {}, set()
         for ax, (metric, codec) in zip(axes, panels):
             bpp = {str(lv): b for lv, b in zip(r[r.codec == codec]["level"], r[r.codec == codec]["bpp"])}
+            panel_marks = set()
             for m in methods:
                 s = q[(q.method == m) & (q.codec == codec) & (q.metric == metric)]
                 pts = sorted((bpp[str(lv)], v) for lv, v in zip(s["level"], s["value"])
                              if str(lv) in bpp and np.isfinite(v))
                 if not pts:
                     continue
+                if "marks" in s.columns:
+                    panel_marks.update(k for ks in s["marks"] for k in (ks or ()))
                 x, y = zip(*pts)
                 (h,) = ax.plot(x, y, label=method_label(m), ms=2.5, **method_style(m))
                 handles.setdefault(m, h)
-            ax.set_title(f"{metric_label(metric)} vs. bpp ({CODEC_LABELS.get(codec, codec)})")
+            used |= panel_marks
+            ax.set_title(mk.panel_title(f"{metric_label(metric)} vs. bpp ({CODEC_LABELS.get(codec, codec)})",
+                                        panel_marks))
             if not ax.get_lines():
                 # e.g. NIQE offline: a note, not an empty axis
                 ax.text(0.5, 0.5, f"no {metric_label(metric)} values\n(the metric was unavailable\nin this run)",
@@ -269,6 +280,7 @@ def fig_rd_curves(metrics: Source, rates: Source, out_stem, metric_names: Sequen
             fig.legend([handles[m] for m in methods if m in handles],
                        [method_label(m) for m in methods if m in handles],
                        loc="outside lower center", ncols=min(len(handles), 6 if width > 4 else 3))
+        mk.figure_note(fig, used)
         save_figure(fig, out_stem)
     return fig
 

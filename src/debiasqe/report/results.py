@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..core.errors import ConfigError, DebiasqeError
 from ..paths import fields_of
+from . import marks
 
 PathLike = Union[str, os.PathLike]
 Source = Union[PathLike, Iterable[PathLike], pd.DataFrame]
@@ -74,7 +75,8 @@ def _read_json(p: Path):
 
 
 def read_metrics(src: Source) -> pd.DataFrame:
-    """Set-level metric values: columns method, dataset, codec, level, metric, value.
+    """Set-level metric values: columns method, dataset, codec, level, metric, value, marks
+    (a tuple of :mod:`debiasqe.report.marks` keys: random-init, unavailable, ...).
 
     Uses each file's ``image == "mean"`` row (where set-level FID lives);
     without one, the per-image mean. All-NaN metrics stay as NaN rows
@@ -86,7 +88,8 @@ def read_metrics(src: Source) -> pd.DataFrame:
     for p in _paths(src):
         df = _read_csv(p, ["image"])
         keys = keys_from_path(p, "metrics")
-        metric_cols = [c for c in df.columns if c != "image"]
+        metric_cols = [c for c in df.columns if c not in ("image", "marks")]
+        marked = marks.decode(df["marks"].iloc[-1]) if "marks" in df.columns and len(df) else {}
         is_mean = df["image"].astype(str) == "mean"
         per_image = df[~is_mean]
         mean_row = df[is_mean].iloc[-1] if is_mean.any() else None
@@ -94,8 +97,9 @@ def read_metrics(src: Source) -> pd.DataFrame:
             v = pd.to_numeric(mean_row[m], errors="coerce") if mean_row is not None else float("nan")
             if (mean_row is None or pd.isna(v)) and m != "fid":
                 v = pd.to_numeric(per_image[m], errors="coerce").mean()
-            rows.append({**keys, "metric": m, "value": float(v) if pd.notna(v) else math.nan})
-    return pd.DataFrame(rows, columns=[*KEYS, "metric", "value"])
+            rows.append({**keys, "metric": m, "value": float(v) if pd.notna(v) else math.nan,
+                         "marks": marked.get(m, ())})
+    return pd.DataFrame(rows, columns=[*KEYS, "metric", "value", "marks"])
 
 
 def read_rates(src: Source) -> pd.DataFrame:
@@ -138,8 +142,14 @@ def read_realism(src: Source) -> pd.DataFrame:
                                        "score"])
 
 
+def _weight_marks(weights) -> tuple[str, ...]:
+    """A domains entry's ``weights`` record (a sha256 / "random-init", or file -> either) as marks."""
+    values = weights.values() if isinstance(weights, dict) else [weights]
+    return (marks.RANDOM_INIT.key,) if marks.RANDOM_INIT.key in values else ()
+
+
 def read_domains(src: Source) -> pd.DataFrame:
-    """Columns method, dataset, codec, level, metric, S_CR, S_CE, S_RE, deviation_pct."""
+    """Columns method, dataset, codec, level, metric, S_CR, S_CE, S_RE, deviation_pct, marks."""
     if isinstance(src, pd.DataFrame):
         return src
     rows = []
@@ -151,10 +161,11 @@ def read_domains(src: Source) -> pd.DataFrame:
             try:
                 rows.append({**keys_from_path(p, "domains"), "metric": e["metric"],
                              **{k: float(e[k]) for k in ("S_CR", "S_CE", "S_RE")},
-                             "deviation_pct": float(e.get("deviation_pct", math.nan))})
+                             "deviation_pct": float(e.get("deviation_pct", math.nan)),
+                             "marks": _weight_marks(e.get("weights"))})
             except (KeyError, TypeError, ValueError):
                 raise ResultFileError(f"{p}: entry {e!r} lacks metric/S_CR/S_CE/S_RE") from None
-    return pd.DataFrame(rows, columns=[*KEYS, "metric", "S_CR", "S_CE", "S_RE", "deviation_pct"])
+    return pd.DataFrame(rows, columns=[*KEYS, "metric", "S_CR", "S_CE", "S_RE", "deviation_pct", "marks"])
 
 
 def read_disparity(src: Source) -> pd.DataFrame:

@@ -10,7 +10,10 @@ Layout: where the paper has a cell, each of our rows is followed by a
 sit next to each other in every format. The CSV keeps full precision; the
 Markdown and LaTeX show three significant figures. A value that could not
 be computed is ``n/a`` with a numbered footnote giving the reason (CSV: an
-empty cell and the reason in the ``notes`` column).
+empty cell and the reason in the ``notes`` column). A value that is no
+measurement (:mod:`debiasqe.report.marks`: e.g. from a random-init network)
+carries its mark's symbol (``†``) and footnote in Markdown and LaTeX, and is
+listed in the CSV's ``marks`` column (``column:mark``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import pandas as pd
 from ..core import atomic
 from .bdrate import bd_rate
 from ..core.errors import ConfigError
+from . import marks as mk
 from . import paper_values as pv
 from .labels import level_key, method_label, metric_label, order_methods, order_metrics
 from .results import ResultFileError, Source, read_domains, read_metrics, read_rates, read_realism
@@ -101,9 +105,12 @@ class Table:
     def frame(self) -> pd.DataFrame:
         recs = []
         for r in self.rows:
-            rec, notes = {}, {}
+            rec, notes, marked = {}, {}, {}
             for c in self.columns:
                 v = r.get(c.key)
+                if mk.marks_of(v):
+                    marked[c.key] = mk.marks_of(v)
+                v = mk.unmark(v)
                 if isinstance(v, Cell):
                     notes.setdefault(v.note, []).append(c.key)
                     v = v.value
@@ -111,10 +118,12 @@ class Table:
                     v = SOURCES.get(v, (v,))[0]
                 rec[c.key] = v
             rec["notes"] = "; ".join(f"{', '.join(keys)}: {note}" for note, keys in notes.items())
+            rec["marks"] = mk.encode(marked)
             recs.append(rec)
-        df = pd.DataFrame(recs, columns=[c.key for c in self.columns] + ["notes"])
-        if not df["notes"].astype(bool).any():
-            df = df.drop(columns="notes")
+        df = pd.DataFrame(recs, columns=[c.key for c in self.columns] + ["notes", "marks"])
+        for extra in ("notes", "marks"):
+            if not df[extra].astype(bool).any():
+                df = df.drop(columns=extra)
         return df
 
 
@@ -127,9 +136,10 @@ def _esc(s: str) -> str:
     return out
 
 
-def _render_cells(table: Table, latex: bool) -> tuple[list[list[str]], list[str], list[int]]:
-    """Formatted cells, footnote texts, and row indices that start a new group."""
+def _render_cells(table: Table, latex: bool) -> tuple[list[list[str]], list[str], list[int], set[str]]:
+    """Formatted cells, footnote texts, row indices that start a new group, marks used."""
     notes: list[str] = []
+    used: set[str] = set()
     body, starts, prev = [], [], None
     for i, r in enumerate(table.rows):
         gk = tuple(r.get(k) for k in table.group_keys)
@@ -151,6 +161,9 @@ def _render_cells(table: Table, latex: bool) -> tuple[list[list[str]], list[str]
                 line.append(_esc(s) if latex else s)
                 continue
             marker = ""
+            cell_marks = mk.marks_of(v)
+            used.update(cell_marks)
+            v = mk.unmark(v)
             if isinstance(v, Cell):
                 if v.note not in notes:
                     notes.append(v.note)
@@ -160,27 +173,28 @@ def _render_cells(table: Table, latex: bool) -> tuple[list[list[str]], list[str]
             s = fmt_sig(v, signed=c.signed or r.get("source") == "diff")
             if marker and s == DASH:
                 s = "n/a"
-            line.append((s.replace("−", "-") if latex else s) + marker)
+            line.append(mk.cell_text((s.replace("−", "-") if latex else s) + marker, cell_marks, latex))
         body.append(line)
         prev = gk
-    return body, notes, starts
+    return body, notes, starts, used
 
 
 def to_markdown(table: Table) -> str:
-    body, notes, _ = _render_cells(table, latex=False)
+    body, notes, _, used = _render_cells(table, latex=False)
     head = [c.label for c in table.columns]
     align = [":--" if c.kind == "text" else "--:" for c in table.columns]
     lines = [f"**{table.title}**", "", "| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in body]
-    if notes or table.notes:
+    if notes or table.notes or used:
         lines.append("")
+        lines += [f"{n}  " for n in mk.footnotes(used)]
         lines += [f"[{i}] {n}  " for i, n in enumerate(notes, 1)]
         lines += [f"{n}  " for n in table.notes]
     return "\n".join(lines) + "\n"
 
 
 def to_latex(table: Table) -> str:
-    body, notes, starts = _render_cells(table, latex=True)
+    body, notes, starts, used = _render_cells(table, latex=True)
     spec = "".join("l" if c.kind == "text" else "r" for c in table.columns)
     head = " & ".join(c.latex if c.latex is not None else _esc(c.label) for c in table.columns)
     out = ["% generated by debiasqe.report.tables; needs \\usepackage{booktabs}",
@@ -193,8 +207,9 @@ def to_latex(table: Table) -> str:
         out.append(" & ".join(row) + " \\\\")
     out.append("\\bottomrule")
     out.append("\\end{tabular}")
-    if notes or table.notes:
+    if notes or table.notes or used:
         out.append("\\par\\footnotesize")
+        out += [f"{mk.get(k).latex} {_esc(mk.get(k).note)}\\\\" for k in mk.order(used)]
         out += [f"\\textsuperscript{{{i}}}{_esc(n)}\\\\" for i, n in enumerate(notes, 1)]
         out += [f"{_esc(n)}\\\\" for n in table.notes]
     out.append("\\end{table}")
@@ -225,6 +240,7 @@ def _num(x) -> float:
 
 
 def _cellval(v) -> float:
+    v = mk.unmark(v)
     return _num(v.value) if isinstance(v, Cell) else _num(v)
 
 
@@ -235,8 +251,19 @@ def _triplet(ours: dict, paper: dict | None, keys: Sequence[str]) -> list[dict]:
         prow = {k: v for k, v in ours.items() if k not in keys}
         rows.append({**prow, "source": "paper", **{k: _num(paper.get(k)) for k in keys}})
         rows.append({**prow, "source": "diff",
-                     **{k: _cellval(ours.get(k)) - _num(paper.get(k)) for k in keys}})
+                     **{k: mk.with_marks(_cellval(ours.get(k)) - _num(paper.get(k)), mk.marks_of(ours.get(k)))
+                        for k in keys}})
     return rows
+
+
+def _marks_by(df: pd.DataFrame, *keys: str) -> dict[tuple, tuple[str, ...]]:
+    """Union of the ``marks`` (read_metrics) of the rows sharing ``keys`` (e.g. method, metric)."""
+    out: dict[tuple, set] = {}
+    if "marks" not in df.columns:
+        return {}
+    for rec in df[[*keys, "marks"]].itertuples(index=False):
+        out.setdefault(tuple(rec[:-1]), set()).update(rec[-1] or ())
+    return {k: mk.order(v) for k, v in out.items()}
 
 
 def _check_directions(metrics: Sequence[str], directions: Mapping[str, bool], what: str) -> None:
@@ -313,6 +340,7 @@ def table3_quality(metrics: Source, out_stem, directions: Mapping[str, bool],
     metric_names = list(metric_names) if metric_names is not None else order_metrics(df["metric"])
     _check_directions(metric_names, directions, "table3")
     grid = df.pivot_table(index="metric", columns="method", values="value", aggfunc="first", dropna=False)
+    marked = _marks_by(df, "method", "metric")
     paper = pv.table3() if (pv.paper_dataset(sel["dataset"]) == "DIV2K"
                             and pv.matches_setting(sel["codec"], sel["level"])) else None
     cols = [Col("metric", "Metric", kind="text"), Col("source", "", kind="text")]
@@ -328,7 +356,8 @@ def table3_quality(metrics: Source, out_stem, directions: Mapping[str, bool],
         else:
             for m, v in vals.items():
                 ours[m] = Cell(math.nan, f"no {m} result for this setting") if (
-                    m not in grid.columns or metric not in grid.index) else _num(v)
+                    m not in grid.columns or metric not in grid.index) else mk.with_marks(
+                        _num(v), marked.get((m, metric), ()))
         prow = None
         if paper is not None and metric in paper.index:
             prow = {m: paper.at[metric, m] if m in paper.columns else math.nan for m in methods}
@@ -342,7 +371,8 @@ def table3_quality(metrics: Source, out_stem, directions: Mapping[str, bool],
 def bdrate_frame(metrics: Source, rates: Source, directions: Mapping[str, bool], codec: str,
                  dataset: str | None = None, methods: Sequence[str] | None = None,
                  metric_names: Sequence[str] | None = None, interp: str = "pchip") -> pd.DataFrame:
-    """BD-BR (%) of every method against ``comp``: columns method, metric, value, reason, note."""
+    """BD-BR (%) of every method against ``comp``: columns method, metric, value, reason, note, marks
+    (the union of both curves' marks: a BD-BR from a random-init metric is no measurement either)."""
     q, sel = _select(read_metrics(metrics), "table4", dataset=dataset, codec=codec)
     r, _ = _select(read_rates(rates), "table4 rates", dataset=sel["dataset"], codec=sel["codec"])
     bpp = {str(k): v for k, v in zip(r["level"], r["bpp"])}
@@ -351,6 +381,8 @@ def bdrate_frame(metrics: Source, rates: Source, directions: Mapping[str, bool],
     methods = [m for m in (methods if methods is not None else order_methods(q["method"])) if m != "comp"]
     metric_names = list(metric_names) if metric_names is not None else order_metrics(q["metric"])
     _check_directions(metric_names, directions, "table4")
+
+    marked = _marks_by(q, "method", "metric")
 
     def curve(method, metric):
         s = q[(q.method == method) & (q.metric == metric)]
@@ -364,8 +396,9 @@ def bdrate_frame(metrics: Source, rates: Source, directions: Mapping[str, bool],
             rt, qt = curve(m, metric)
             res = bd_rate(ra, qa, rt, qt, lower_better=bool(directions[metric]), method=interp)
             out.append({"method": m, "metric": metric, "value": res.value, "reason": res.reason,
-                        "note": res.note})
-    return pd.DataFrame(out, columns=["method", "metric", "value", "reason", "note"])
+                        "note": res.note,
+                        "marks": mk.order({*marked.get(("comp", metric), ()), *marked.get((m, metric), ())})})
+    return pd.DataFrame(out, columns=["method", "metric", "value", "reason", "note", "marks"])
 
 
 def table4_bdbr(metrics: Source, rates: Source, out_stem, directions: Mapping[str, bool], codec: str,
@@ -394,6 +427,7 @@ def table4_bdbr(metrics: Source, rates: Source, out_stem, directions: Mapping[st
                 ours[m] = Cell(row.value, row.note)
             else:
                 ours[m] = row.value
+            ours[m] = mk.with_marks(ours[m], row.marks)
         prow = None
         if paper is not None and metric in paper.index:
             prow = {m: paper.at[metric, m] if m in paper.columns else math.nan for m in methods}
@@ -405,6 +439,11 @@ def table4_bdbr(metrics: Source, rates: Source, out_stem, directions: Mapping[st
 
 # --------------------------------------------------------------------- Table 5
 
+def _delta(a, b):
+    """a - b, marked with both operands' marks."""
+    return mk.with_marks(_num(a) - _num(b), {*mk.marks_of(a), *mk.marks_of(b)})
+
+
 def table5_ablation(metrics: Source, out_stem, baselines: Mapping[str, Mapping[str, str]] | None = None,
                     dataset: str | None = None, codec: str | None = None, level=None) -> pd.DataFrame:
     """Table 5: FID / PSNR of vanilla, (1) conditional D, (2) regularization, full, with
@@ -412,7 +451,8 @@ def table5_ablation(metrics: Source, out_stem, baselines: Mapping[str, Mapping[s
     df, sel = _select(read_metrics(metrics), "table5", dataset=dataset, codec=codec, level=level)
     if baselines is None:
         baselines = pv.load_raw()["table5"]["baselines"]
-    val = {(m, k): v for m, k, v in zip(df["method"], df["metric"], df["value"])}
+    marked = _marks_by(df, "method", "metric")
+    val = {(m, k): mk.with_marks(v, marked.get((m, k), ())) for m, k, v in zip(df["method"], df["metric"], df["value"])}
     paper = pv.table5() if (pv.paper_dataset(sel["dataset"]) == "DIV2K"
                             and pv.matches_setting(sel["codec"], sel["level"])) else None
     variant_label = {"vanilla": "Vanilla", "cd": "With (1) cond. D", "ddr": "With (2) reg.", "full": "Ours (full)"}
@@ -436,8 +476,8 @@ def table5_ablation(metrics: Source, out_stem, baselines: Mapping[str, Mapping[s
             else:
                 f, p = val.get((m, "fid"), math.nan), val.get((m, "psnr"), math.nan)
                 ours = {"fid": f, "psnr": p,
-                        "d_fid": math.nan if variant == "vanilla" else f - v0["fid"],
-                        "d_psnr": math.nan if variant == "vanilla" else p - v0["psnr"]}
+                        "d_fid": math.nan if variant == "vanilla" else _delta(f, v0["fid"]),
+                        "d_psnr": math.nan if variant == "vanilla" else _delta(p, v0["psnr"])}
             ours = {"baseline": method_label(base), "variant": variant_label[variant], **ours}
             prow = None
             if paper is not None:
@@ -474,9 +514,11 @@ def table_domains(domains: Source, out_stem, methods: Sequence[str] | None = Non
         dev = r.deviation_pct
         if math.isnan(_num(dev)) and r.S_CR > 0:
             dev = (r.S_CE**2 - r.S_RE**2) / r.S_CR**2 * 100
+        rm = tuple(r.get("marks") or ())  # the triangle's network ran random-init
         ours = {"metric": metric_label(r.metric), "dataset": r.dataset, "codec": r.codec, "level": r.level,
-                "method": method_label(r.method), "S_CR": r.S_CR, "S_CE": r.S_CE, "S_RE": r.S_RE,
-                "deviation_pct": dev}
+                "method": method_label(r.method),
+                **{k: mk.with_marks(v, rm) for k, v in (("S_CR", r.S_CR), ("S_CE", r.S_CE), ("S_RE", r.S_RE),
+                                                         ("deviation_pct", dev))}}
         prow = None
         pds = pv.paper_dataset(r.dataset)
         if pds and pv.matches_setting(r.codec, r.level):

@@ -1,45 +1,38 @@
-"""Fetch every pretrained file a run needs, once, and list them in a manifest.
+"""``fetch_weights``: bring every pretrained file a run needs into the store, once, and list them.
 
 Compute nodes of clusters often have no internet: the ``fetch_weights``
-rule runs on the login node (a Snakemake ``localrules`` entry) and puts the
-files of the configured metrics (pyiqa, torchvision, timm, CLIP) and of
-VGG-19 (perceptual loss, domain-divergence regularization) under
-``resources/weights/``, where every job looks for them.
+rule runs on the machine that runs Snakemake (a local rule), upstream of
+every job that uses weights, under every ``pretrained`` policy; see
+:mod:`debiasqe.weights.fetch` for what it does per file. The manifest
+(``resources/weights/manifest.json``) records each file's state (found,
+linked, downloaded, missing), source, size and sha256.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 from pathlib import Path
 from typing import Sequence
 
-from ..core.atomic import write_text
-from ..core.provenance import base_record, sha256_file
+from . import fetch as wf
+
+log = logging.getLogger(__name__)
 
 
 def fetch_weights(metrics: Sequence[str], weights_dir: str | Path, manifest_path: str | Path, *,
-                  vgg: bool = True, download: bool = True) -> list[dict]:
-    from . import metric_weights as mw
-    from . import store as weights
-
-    weights_dir = Path(weights_dir)
-    os.environ["DEBIASQE_WEIGHTS"] = str(weights_dir.absolute())
-    if download:
-        from ..data.download import download as downloader
-
-        with mw.weights_env(weights_dir, offline=False):
-            mw.fetch_all(metrics, weights_dir, downloader)
-            if vgg:
-                weights.fetch("vgg19")
-    with mw.weights_env(weights_dir, offline=True):
-        rows = mw.manifest(weights_dir, metrics)
-        if vgg:
-            spec = weights.get_spec("vgg19")
-            path = weights.find(spec)
-            rows.append({"name": spec.filename, "metric": "vgg19 (losses)", "kind": "torchvision",
-                         "path": str(path or weights.expected_path(spec)),
-                         "size": path.stat().st_size if path else None,
-                         "sha256": sha256_file(path) if path else "missing"})
-    write_text(manifest_path, json.dumps(base_record(weights_dir=str(weights_dir), files=rows), indent=2) + "\n")
+                  vgg: bool = True, policy: str = "auto", mirror: str | None = None,
+                  downloader=None, progress: bool = True) -> list[dict]:
+    """Fetch under ``policy`` into ``weights_dir`` and write the manifest (also when files are missing,
+    except under ``required``, which raises WeightsUnavailableError with one line)."""
+    store = Path(weights_dir).absolute()
+    os.environ["DEBIASQE_WEIGHTS"] = str(store)
+    rows = wf.fetch(metrics, store, policy, mirror=mirror, vgg=vgg, downloader=downloader, progress=progress)
+    wf.write_manifest(rows, manifest_path, store=store, policy=policy, mirror=mirror)
+    for r in rows:
+        log.info("%-10s %s%s", r["state"], r["relpath"], f" (from {r['source']})" if r["source"] else "")
+    missing = [r["relpath"] for r in rows if r["state"] == wf.MISSING]
+    if missing and policy == "auto":
+        log.warning("%s: the networks that need them run RANDOM-INIT (not measurements)",
+                    wf.missing_line(missing, store))
     return rows

@@ -3,9 +3,10 @@
 Each :class:`WeightSpec` names one file (url, sha256, file name, cache
 kind). Later stages add pyiqa / timm / CLIP files with :func:`register`.
 
-Lookup order for a file: the debiasqe cache (``$DEBIASQE_WEIGHTS`` or
-``resources/weights/``), then ``torch.hub.get_dir()/checkpoints`` (that is
-``$TORCH_HOME/hub/checkpoints``). A found file is hashed (sha256, cached per
+A file is looked for in the store only (``$DEBIASQE_WEIGHTS`` or
+``resources/weights/``, e.g. ``torch/hub/checkpoints/vgg19-dcbb9e9d.pth``):
+:mod:`debiasqe.weights.fetch` puts it there, from the user's own caches or a
+download. A found file is hashed (sha256, cached per
 path + mtime + size for the life of the process) and must match the spec;
 a spec without a full sha256 but with a ``hash_prefix`` (torchvision's
 convention: the first 8 hex digits of the sha256 are in the file name) is
@@ -105,36 +106,25 @@ def get_spec(name: str) -> WeightSpec:
 # --- locations -------------------------------------------------------------
 
 def weights_dir() -> Path:
-    """debiasqe's weight cache: ``$DEBIASQE_WEIGHTS`` or ``resources/weights``."""
+    """The weight store every job reads: ``$DEBIASQE_WEIGHTS`` or ``resources/weights``
+    (the pipeline exports DEBIASQE_WEIGHTS from ``weights.dir`` into every job)."""
     env = os.environ.get("DEBIASQE_WEIGHTS")
-    return Path(env).expanduser() if env else Path(resources("weights")).absolute()
+    return Path(env).expanduser().absolute() if env else Path(resources("weights")).absolute()
 
 
-def torch_hub_checkpoints() -> Path:
-    import torch.hub
-
-    return Path(torch.hub.get_dir()) / "checkpoints"
+_SUBDIR = {"torch_hub_checkpoints": "torch/hub/checkpoints", "torch_hub_pyiqa": "torch/hub/pyiqa",
+           "huggingface": "hf/hub", "clip": "torch/hub/clip", "debiasqe": ""}
 
 
 def expected_path(spec: WeightSpec) -> Path:
-    """Where :func:`fetch` puts the file (the primary location of its cache)."""
-    if spec.cache == "torch_hub_checkpoints":
-        return torch_hub_checkpoints() / spec.filename
-    if spec.cache == "torch_hub_pyiqa":
-        import torch.hub
-
-        return Path(torch.hub.get_dir()) / "pyiqa" / spec.filename
-    return weights_dir() / spec.filename
+    """The file's place in the store (the layout of the cache its library reads)."""
+    sub = _SUBDIR[spec.cache]
+    return weights_dir() / sub / spec.filename if sub else weights_dir() / spec.filename
 
 
 def candidate_paths(spec: WeightSpec) -> list[Path]:
-    """All places the file is looked for, in order (duplicates removed)."""
-    paths = [weights_dir() / spec.filename, torch_hub_checkpoints() / spec.filename, expected_path(spec)]
-    seen: list[Path] = []
-    for p in paths:
-        if p not in seen:
-            seen.append(p)
-    return seen
+    """Where jobs look: the store only (``fetch_weights`` links files from other caches into it)."""
+    return [expected_path(spec)]
 
 
 def find(spec: WeightSpec) -> Path | None:
@@ -206,12 +196,12 @@ def resolve(name: str, policy: str = "required", path: str | Path | None = None)
         if policy == "required":
             raise WeightsUnavailableError(
                 f"pretrained weights {spec.name!r} ({spec.filename}) not found at {where}; "
-                f"run `snakemake fetch_weights` or download {spec.url} to {expected_path(spec)}"
+                f"run `snakemake -f fetch_weights` or download {spec.url} to {expected_path(spec)}"
             )
         msg = (
             f"pretrained weights {spec.name!r} ({spec.filename}) not found at {where}: using RANDOM "
             f"initialisation (pretrained: auto); results will not match the paper. "
-            f"Run `snakemake fetch_weights` or download {spec.url}"
+            f"Run `snakemake -f fetch_weights` or download {spec.url}"
         )
         log.warning(msg)
         warnings.warn(msg, RuntimeWarning, stacklevel=2)

@@ -1,0 +1,214 @@
+"""Marked values: a number with the marks that qualify it and their footnotes.
+
+One mechanism for everything that must not pass for a plain measurement:
+a number from a random-init network (this module's first use), a metric
+that is unavailable, and, for the statistics work, few samples or an
+interval. A mark has a key (stored in CSV files), a symbol (shown beside
+the number in Markdown, HTML and figures), its LaTeX form and a footnote.
+
+* :data:`MARKS` / :func:`register`: the known marks (keys are stable: they
+  are written into the metrics CSV's ``marks`` column).
+* :func:`encode` / :func:`decode`: the ``marks`` column of a metrics CSV,
+  ``metric:key|key;metric:key`` (one string per row).
+* :class:`Marked`: a value with its marks; :func:`cell_text` renders one for
+  text or LaTeX; :func:`footnotes` lists the footnotes of the marks used.
+* :func:`metric_marks`: the marks of each metric of one evaluation, from its
+  provenance record (which weights produced it).
+* :func:`count_marked_outputs`: how many metrics CSVs of a results folder
+  carry a given mark (the run's last console lines).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+
+@dataclass(frozen=True)
+class Mark:
+    key: str
+    symbol: str
+    latex: str
+    note: str
+
+
+MARKS: dict[str, Mark] = {}
+
+
+def register(mark: Mark) -> Mark:
+    if mark.key in MARKS and MARKS[mark.key] != mark:
+        raise ValueError(f"mark {mark.key!r} already registered differently")
+    MARKS[mark.key] = mark
+    return mark
+
+
+RANDOM_INIT = register(Mark("random-init", "\u2020", r"$^\dagger$", "random-init network: not a measurement"))
+UNAVAILABLE = register(Mark("unavailable", "\u2021", r"$^\ddagger$",
+                            "unavailable: the network's files are missing and it has no random-init form"))
+
+
+def get(key: str) -> Mark:
+    try:
+        return MARKS[key]
+    except KeyError:
+        raise ValueError(f"unknown mark {key!r}; known: {', '.join(sorted(MARKS))}") from None
+
+
+def order(keys: Iterable[str]) -> tuple[str, ...]:
+    """Unique keys in registration order (so a cell's symbols always read the same)."""
+    keys = set(keys)
+    for k in keys:
+        get(k)
+    return tuple(k for k in MARKS if k in keys)
+
+
+@dataclass(frozen=True)
+class Marked:
+    """A value with its marks (keys of :data:`MARKS`)."""
+
+    value: Any
+    marks: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "marks", order(self.marks))
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+
+def unmark(v: Any) -> Any:
+    return v.value if isinstance(v, Marked) else v
+
+
+def marks_of(v: Any) -> tuple[str, ...]:
+    return v.marks if isinstance(v, Marked) else ()
+
+
+def with_marks(value: Any, marks: Iterable[str]) -> Any:
+    """``Marked(value, marks)``, or ``value`` itself without marks (NaN keeps its marks too)."""
+    marks = order(marks)
+    return Marked(unmark(value), marks) if marks else value
+
+
+def symbols(marks: Iterable[str], latex: bool = False) -> str:
+    return "".join(get(k).latex if latex else get(k).symbol for k in order(marks))
+
+
+def cell_text(text: str, marks: Iterable[str], latex: bool = False) -> str:
+    """An already formatted number followed by its marks' symbols."""
+    return text + symbols(marks, latex)
+
+
+def footnotes(marks_used: Iterable[str], latex: bool = False) -> list[str]:
+    """One line per mark used: symbol and note (LaTeX-escaped by the caller if needed)."""
+    return [f"{get(k).latex if latex else get(k).symbol} {get(k).note}" for k in order(marks_used)]
+
+
+def panel_title(title: str, marks_used: Iterable[str]) -> str:
+    """A figure panel's title with the symbols of the marks of the values it shows."""
+    return title + symbols(marks_used)
+
+
+def figure_note(fig, marks_used: Iterable[str]) -> None:
+    """The footnotes of the marks a figure shows, as its top line (nothing without marks)."""
+    lines = footnotes(marks_used)
+    if lines:
+        fig.suptitle("   ".join(lines), fontsize=6.5, color="#b00020")
+
+
+# --- the metrics CSV's ``marks`` column --------------------------------------------------------------
+
+def encode(per_metric: Mapping[str, Iterable[str]]) -> str:
+    """``{"lpips": ["random-init"], "psnr": []}`` -> ``"lpips:random-init"``."""
+    parts = []
+    for metric in sorted(per_metric):
+        keys = order(per_metric[metric])
+        if keys:
+            parts.append(f"{metric}:{'|'.join(keys)}")
+    return ";".join(parts)
+
+
+def decode(text: Any) -> dict[str, tuple[str, ...]]:
+    """Inverse of :func:`encode` (empty / NaN -> ``{}``)."""
+    if text is None or (isinstance(text, float) and math.isnan(text)) or not str(text).strip():
+        return {}
+    out = {}
+    for part in str(text).split(";"):
+        metric, _, keys = part.partition(":")
+        if not keys:
+            raise ValueError(f"marks {text!r}: {part!r} is not metric:key")
+        out[metric.strip()] = order(k.strip() for k in keys.split("|"))
+    return out
+
+
+def metric_marks(evaluation: Mapping | None) -> dict[str, tuple[str, ...]]:
+    """Marks per metric from an evaluation's provenance (``metrics.<m>.status``, ``fid.weights``)."""
+    out: dict[str, tuple[str, ...]] = {}
+    if not evaluation:
+        return out
+    for name, rec in (evaluation.get("metrics") or {}).items():
+        status = (rec or {}).get("status")
+        if status in (RANDOM_INIT.key, UNAVAILABLE.key):
+            out[name] = (status,)
+    fid = evaluation.get("fid")
+    if isinstance(fid, Mapping) and fid.get("weights") == RANDOM_INIT.key:
+        out["fid"] = (RANDOM_INIT.key,)
+    return out
+
+
+def count_marked_outputs(results_root: str | os.PathLike, key: str = RANDOM_INIT.key) -> int:
+    """Metrics CSVs under ``results_root/metrics`` whose ``marks`` column carries ``key``."""
+    import csv
+
+    n = 0
+    for p in Path(results_root, "metrics").rglob("*.csv"):
+        try:
+            with open(p, newline="", encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+        except OSError:
+            continue
+        if any(key in keys for r in rows for keys in decode(r.get("marks")).values()):
+            n += 1
+    return n
+
+
+# --- the report's banner ----------------------------------------------------------------------------
+
+def banner_lines(policy: str, missing: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """What the top of report.html says when numbers in it are no measurements (else nothing).
+
+    ``missing``: (network, file) of the pretrained files the run goes without.
+    """
+    if policy == "random":
+        return [f"pretrained: random: every learned network (VGG-19 losses, metric networks, FID's Inception) "
+                f"ran random-init; their numbers ({RANDOM_INIT.symbol}) are not measurements."]
+    missing = list(missing)
+    if not missing:
+        return []
+    nets = ", ".join(dict.fromkeys(net for net, _ in missing))
+    return [f"Not measurements: the numbers of {nets} come from random-init networks (or are unavailable), "
+            f"marked {RANDOM_INIT.symbol} / {UNAVAILABLE.symbol} in every table and figure.",
+            f"Missing pretrained files: {', '.join(f for _, f in missing)}. Fetch them "
+            "(snakemake -f fetch_weights; README, 'Pretrained weights') and rerun snakemake: "
+            "exactly the affected outputs are remade."]
+
+
+def landing_page(template: str | os.PathLike, dest: str | os.PathLike, lines: list[str]) -> str:
+    """``template`` (the report's landing rst) with ``lines`` as a banner above it, written to ``dest``
+    (only when changed); returns the path to use as the report text."""
+    from html import escape
+
+    from ..core.atomic import write_text
+
+    text = Path(template).read_text()
+    if lines:
+        body = "<br>".join(escape(ln) for ln in lines)
+        text = (".. raw:: html\n\n   <div style=\"border:2px solid #b00020;background:#fde7ea;color:#600;"
+                f"padding:8px;margin-bottom:12px;font-weight:bold\">{body}</div>\n\n" + text)
+    p = Path(dest).absolute()
+    if not p.is_file() or p.read_text() != text:
+        write_text(p, text)
+    return str(p)
