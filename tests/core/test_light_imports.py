@@ -18,6 +18,7 @@ it is there.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -46,9 +47,14 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {heavy})))
 """.replace("{heavy}", repr(set(HEAVY)))
 
 
+def _env() -> dict:
+    """This checkout's package first (an installed debiasqe may be another checkout's)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+
+
 def _loaded_heavy(modules: list[str], third: tuple[str, ...] = ()) -> list[str]:
     proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(modules), json.dumps(list(third))],
-                          capture_output=True, text=True, cwd=REPO, timeout=300)
+                          capture_output=True, text=True, cwd=REPO, timeout=300, env=_env())
     assert proc.returncode == 0, proc.stderr[-2000:]
     return sorted({m.split(".")[0] for m in json.loads(proc.stdout.strip().splitlines()[-1])})
 
@@ -72,6 +78,6 @@ def test_help_of_light_commands_loads_neither(argv):
             f"atexit.register(lambda: print(json.dumps(sorted(m for m in {set(HEAVY)!r} if m in sys.modules))))\n"
             "from debiasqe.cli import main\n"
             f"main({argv!r})\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300, env=_env())
     assert "usage: debiasqe" in proc.stdout, proc.stderr[-2000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
