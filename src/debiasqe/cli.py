@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.gpu:
             from .core.gpu_slots import claim_gpu
 
-            claim_gpu()  # before CUDA starts: one device per job on multi-GPU workstations
+            # before CUDA starts: one device per job on multi-GPU workstations (training.gpus for train)
+            claim_gpu(count=int((getattr(args, "spec", None) or {}).get("gpus", 1)))
         args.func(args)
     except DebiasqeError as exc:
         print(f"error: {exc}", file=sys.stderr)
