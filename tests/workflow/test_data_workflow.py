@@ -45,6 +45,24 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
+def test_gpu_small_preset_plans_one_codec_level_and_asks_for_training_gpus(tmp_path):
+    """presets/gpu-small.yaml: BPG QP 37 only (config.yaml's JPEG dropped), DIV2K, stage 1 + four GAN
+    methods; with training.gpus: 2 the training jobs ask Snakemake for two GPUs."""
+    extra = tmp_path / "gpus2.yaml"
+    extra.write_text("training:\n  gpus: 2\n")
+    proc = snakemake(tmp_path, "-n", "--configfile", str(REPO / "presets/gpu-small.yaml"), str(extra), timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    counts = job_counts(out)
+    assert counts == {"download_archive": 2, "extract_archive": 2, "prepare_dataset": 2, "compress": 2,
+                      "patches": 2, "train": 1, "train_gan": 4, "enhance": 4, "enhance_identity": 1,
+                      "evaluate": 4, "evaluate_comp": 1, "realism": 4, "fetch_weights": 1, "tables": 1,
+                      "figures": 1, "compare": 1, "overview": 1, "rate_summary": 1, "all": 1, "total": 36}
+    train_blocks = re.findall(r"rule train(?:_gan)?:\n(?:    .*\n)+", out)
+    assert len(train_blocks) == 5 and all("gpu=2," in b for b in train_blocks), train_blocks[:1]
+    assert "jpeg" not in out and not (tmp_path / "resources").exists()
+
+
 def test_paper_preset_dry_run_lists_the_data_jobs(tmp_path):
     t0 = time.monotonic()
     proc = snakemake(tmp_path, "-n", "--configfile", str(REPO / "presets/paper.yaml"), timeout=120)
