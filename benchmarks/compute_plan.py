@@ -9,7 +9,8 @@ per pixel, then:
 * training FLOPs of a job = per-sample step FLOPs x batch x iterations, times
   the number of jobs (codec levels, or codecs with ``train_per: codec``);
 * enhancement FLOPs = forward FLOPs per pixel x test pixels x codec levels;
-* GPU-hours = FLOPs / (peak x utilisation), for the assumed utilisations.
+* GPU-hours = FLOPs / (peak x utilisation), for the assumed utilisations
+  (per method: all its training jobs together).
 
 Nothing here runs on a GPU; the counts run on the CPU (a few minutes at paper
 sizes). Evaluation (pyiqa metrics, FID) is not counted.
@@ -82,7 +83,7 @@ def main() -> int:
     utils = args.util
     print(f"{args.preset}: {jobs} training jobs per method, {levels} codec levels, "
           f"{test_px / 1e9:.2f} Gpx of test images; peak {args.peak_tflops:g} TFLOP/s; utilisation {utils}")
-    head = " ".join(f"{'train h @' + format(u, '.0%'):>14}" for u in utils)
+    head = " ".join(f"{'GPU-h @' + format(u, '.0%'):>12}" for u in utils)
     print(f"{'method':<19} {'batch':>5} {'patch':>5} {'iters':>7} {'GFLOP/sample':>12} {'PFLOP/job':>10} {head} "
           f"{'enh. GFLOP/Mpx':>14}")
     totals = {u: 0.0 for u in utils}
@@ -97,7 +98,7 @@ def main() -> int:
                 totals[u] += hours[u]
             if method.get("evaluate", True):
                 enh_total += per_px * test_px * levels
-            cols = " ".join(f"{hours[u]:>14.1f}" for u in utils)
+            cols = " ".join(f"{hours[u]:>12.2f}" for u in utils)
             print(f"{name:<19} {cfg['batch']:>5} {cfg['patch']:>5} {cfg['iters']:>7} {step / 1e9:>12.1f} "
                   f"{job / 1e15:>10.1f} {cols} {per_px * 1e6 / 1e9:>14.1f}", flush=True)
     print("training total GPU-hours: " + ", ".join(f"{totals[u]:.0f} at {u:.0%}" for u in utils))

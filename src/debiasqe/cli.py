@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             from .core.gpu_slots import claim_gpu
 
             # before CUDA starts: one device per job on multi-GPU workstations (training.gpus for train)
-            claim_gpu(count=int((getattr(args, "spec", None) or {}).get("gpus", 1)))
+            claim_gpu(count=int(args.spec.get("gpus", 1)) if args.command == "train" else 1)
         args.func(args)
     except DebiasqeError as exc:
         print(f"error: {exc}", file=sys.stderr)

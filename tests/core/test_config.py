@@ -67,7 +67,7 @@ def test_paper_and_gpu_small_presets_train_their_own_recipes_not_the_demo_ones()
     small = load_config(REPO / "config.yaml", REPO / "presets/gpu-small.yaml")
     assert small["codecs"] == {"bpg": {"levels": [37], "backend": "auto", "bpgenc": "bpgenc",
                                        "bpgdec": "bpgdec", "jctvc": False}}
-    assert small["recipes"]["esrgan"]["iters"] == 50000 and small["recipes"]["fidelity"]["iters"] == 100000
+    assert small["recipes"]["esrgan"]["iters"] == 100000 and small["recipes"]["fidelity"]["iters"] == 200000
     assert small["training"]["gpus"] == 1 and small["test_datasets"] == ["div2k_valid"]
 
 

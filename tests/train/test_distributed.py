@@ -160,3 +160,39 @@ def test_uint8_patches_train_to_the_weights_of_float_patches(tmp_path):
     for part in ("generator", "discriminator", "ema"):
         for k, v in out["u8"][part].items():
             assert torch.equal(v, out["f32"][part][k]), (part, k)
+
+
+def test_cli_with_gpus_2_runs_two_processes_under_torchrun(tmp_path):
+    """`debiasqe train` with training.gpus: 2 re-executes itself under torchrun (2 gloo
+    processes on CPU here) and ends with the model one process of the same batch trains."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from debiasqe.data.patches import extract_patches
+    from debiasqe.train.stage import run_training
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    Image.fromarray(img).save(tmp_path / "raw.png")
+    Image.fromarray((img // 2).astype(np.uint8)).save(tmp_path / "comp.png")
+    extract_patches([tmp_path / "raw.png"], 32, 16, tmp_path / "raw.npy", progress=False)
+    extract_patches([tmp_path / "comp.png"], 32, 16, tmp_path / "comp.npy", names=["raw"], progress=False)
+    spec = cfg("fidelity", iters=3, batch=4, patch=24, generator="dncnn", size="tiny", checkpoint_every=10)
+    run_training(spec, tmp_path / "raw.npy", [tmp_path / "comp.npy"], tmp_path / "one", step=12, progress=False)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(SRC)}
+    env.pop("DEBIASQE_GPUS", None)
+    proc = subprocess.run([sys.executable, "-m", "debiasqe", "train", "--spec", json.dumps({**spec, "gpus": 2}),
+                           "--raw", str(tmp_path / "raw.npy"), "--comp", str(tmp_path / "comp.npy"), "--step", "12",
+                           "--output", str(tmp_path / "two"), "--quiet"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "torch.distributed.run" not in proc.stderr  # torchrun did not complain
+    a = ckpt.load(tmp_path / "one" / "model.pt")
+    b = ckpt.load(tmp_path / "two" / "model.pt")
+    assert a["meta"]["config"]["gpus"] == 1 and b["meta"]["config"]["gpus"] == 2
+    assert a["meta"]["provenance"]["processes"] == 1 and b["meta"]["provenance"]["processes"] == 2
+    for k, v in a["state_dict"].items():
+        if v.is_floating_point():
+            assert torch.allclose(v, b["state_dict"][k], rtol=1e-4, atol=1e-6), (k, (v - b["state_dict"][k]).abs().max())

@@ -200,7 +200,3 @@ def _to_gloo_bn(module: nn.Module) -> nn.Module:
 def has_batch_norm(module: nn.Module | None) -> bool:
     return module is not None and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
-
-__all__ = ["World", "world_from_env", "init", "shard_batch", "torchrun_argv", "all_reduce_sum", "global_mean",
-           "average_gradients", "broadcast_state", "any_process", "mean_over_processes", "GlooBatchNorm",
-           "sync_batch_norm", "has_batch_norm", "F"]

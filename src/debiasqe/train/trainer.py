@@ -173,29 +173,33 @@ def resolve_config(method: dict) -> dict:
     pl = cfg["perceptual_layers"]
     need(pl is None or (isinstance(pl, dict) and pl), "perceptual_layers must be a non-empty mapping or null")
 
-    ddr = cfg["ddr"]
-    if ddr in (None, False):
-        cfg["ddr"] = None
-    else:
-        if ddr is True:
-            ddr = {}
-        need(isinstance(ddr, dict), "ddr must be null, true or a mapping {weight, layers, reduction}")
-        bad = sorted(set(ddr) - {"weight", "layers", "reduction"})
-        need(not bad, f"ddr: unknown key(s) {bad}")
-        weight = ddr.get("weight")
-        weight = cfg["ddr_weight"] if weight is None else float(weight)
-        layers = ddr.get("layers") or pl
-        need(isinstance(layers, dict) and layers,
-             "ddr.layers must be given (a mapping layer -> weight) when the recipe has no perceptual layers")
-        reduction = ddr.get("reduction") or "mean"
-        need(reduction in REDUCTIONS, f"ddr.reduction must be one of {list(REDUCTIONS)}")
-        need(weight > 0, "ddr.weight must be > 0")
-        cfg["ddr"] = {"weight": weight, "layers": dict(layers), "reduction": reduction}
+    cfg["ddr"] = _resolve_ddr(cfg, need)
     if cfg["lr_d"] is None:
         cfg["lr_d"] = cfg["lr"]
     if cfg["d_size"] is None:
         cfg["d_size"] = cfg["size"]
     return cfg
+
+
+def _resolve_ddr(cfg: dict, need: Callable[[bool, str], None]) -> dict | None:
+    """``cfg["ddr"]`` as None or ``{weight, layers, reduction}`` (recipe defaults filled in)."""
+    ddr = cfg["ddr"]
+    if ddr in (None, False):
+        return None
+    if ddr is True:
+        ddr = {}
+    need(isinstance(ddr, dict), "ddr must be null, true or a mapping {weight, layers, reduction}")
+    bad = sorted(set(ddr) - {"weight", "layers", "reduction"})
+    need(not bad, f"ddr: unknown key(s) {bad}")
+    weight = ddr.get("weight")
+    weight = cfg["ddr_weight"] if weight is None else float(weight)
+    layers = ddr.get("layers") or cfg["perceptual_layers"]
+    need(isinstance(layers, dict) and layers,
+         "ddr.layers must be given (a mapping layer -> weight) when the recipe has no perceptual layers")
+    reduction = ddr.get("reduction") or "mean"
+    need(reduction in REDUCTIONS, f"ddr.reduction must be one of {list(REDUCTIONS)}")
+    need(weight > 0, "ddr.weight must be > 0")
+    return {"weight": weight, "layers": dict(layers), "reduction": reduction}
 
 
 def _fingerprint(cfg: dict) -> dict:
@@ -802,6 +806,7 @@ class Trainer:
                 init_from=self.init_from,
                 torch=str(torch.__version__),
                 device=str(self.device),
+                processes=self.world.size,
                 amp=c["amp"],
             ),
         }
