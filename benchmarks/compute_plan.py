@@ -101,9 +101,9 @@ def main() -> int:
             cols = " ".join(f"{hours[u]:>12.2f}" for u in utils)
             print(f"{name:<19} {cfg['batch']:>5} {cfg['patch']:>5} {cfg['iters']:>7} {step / 1e9:>12.1f} "
                   f"{job / 1e15:>10.1f} {cols} {per_px * 1e6 / 1e9:>14.1f}", flush=True)
-    print("training total GPU-hours: " + ", ".join(f"{totals[u]:.0f} at {u:.0%}" for u in utils))
+    print("training total GPU-hours: " + ", ".join(f"{totals[u]:.1f} at {u:.0%}" for u in utils))
     print(f"enhancement: {enh_total / 1e15:.1f} PFLOP = "
-          + ", ".join(f"{enh_total / (peak * u) / 3600:.1f} GPU-hours at {u:.0%}" for u in utils))
+          + ", ".join(f"{enh_total / (peak * u) / 3600:.2f} GPU-hours at {u:.0%}" for u in utils))
     return 0
 
 

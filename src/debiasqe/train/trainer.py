@@ -9,11 +9,17 @@ Usage (the CLI / Snakemake rule passes the validated method config)::
           dataset, "results/train/esrgan_debias/bpg/37")
 
 ``dataset`` is any ``torch.utils.data.Dataset`` of ``(raw, compressed)``
-pairs (float CHW in [0, 1], e.g. ``debiasqe.data.patches.PairedPatchDataset``
-over one compressed array or a list of them). Build it with ``augment=False``:
-the trainer crops and augments (flips / transpose) itself as a deterministic
+pairs (CHW, uint8 in 0..255 or float in [0, 1], e.g.
+``debiasqe.data.patches.PairedPatchDataset(..., uint8=True)`` over one
+compressed array or a list of them). Build it with ``augment=False``: the
+trainer crops and augments (flips / transpose) itself as a deterministic
 function of ``(seed, step, slot)``, which is what lets a killed run resume to
-bit-identical weights on CPU.
+bit-identical weights on CPU. Patches go to the device as they come (uint8: a
+quarter of float32's bytes) and are converted and flipped there; the result
+equals converting and flipping on the CPU, bit for bit.
+
+With ``training.gpus: N`` (under torchrun, ``train.distributed``) each of N
+processes takes ``batch / N`` of every step's samples; process 0 writes.
 
 Files in ``out_dir``: ``checkpoint.pt`` (every ``checkpoint_every`` steps,
 every ``checkpoint_minutes`` of wall time, and on SIGTERM / SIGUSR1, atomic),
