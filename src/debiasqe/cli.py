@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.gpu:
-            claim_gpu()  # before CUDA starts: one device per job on multi-GPU workstations
+            # before CUDA starts: one device per job on multi-GPU workstations (training.gpus for train)
+            claim_gpu(count=int(args.spec.get("gpus", 1)) if args.command == "train" else 1)
         args.func(args)
     except DebiasqeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -89,6 +89,9 @@ def _message(err: jsonschema.ValidationError) -> str:
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     """Fill defaults in place and check the config; raise ConfigError on the first problem."""
+    # `codecs: {jpeg: null}` drops a codec that a config merged underneath (config.yaml) lists
+    if isinstance(config.get("codecs"), dict):
+        config["codecs"] = {k: v for k, v in config["codecs"].items() if v is not None}
     validator = _Validator(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), str(e.path)))
     if errors:

@@ -75,10 +75,10 @@ def method_spec(config: dict, name: str) -> dict:
     except KeyError:
         raise ConfigError(f"method {name!r} is not configured; defined: {', '.join(config['methods'])}") from None
     spec = copy.deepcopy(config["recipes"].get(method["recipe"], {}))
-    # on_mismatch and generator_init at their defaults are left out: the spec (a job param) stays what
-    # it was before the keys existed
-    spec.update({k: v for k, v in config["training"].items()
-                 if k != "train_per" and (k, v) not in (("on_mismatch", "restart"), ("generator_init", "paper"))})
+    # on_mismatch, generator_init and gpus at their defaults are left out: the spec (a job param) stays
+    # what it was before the keys existed
+    defaults = (("on_mismatch", "restart"), ("generator_init", "paper"), ("gpus", 1))
+    spec.update({k: v for k, v in config["training"].items() if k != "train_per" and (k, v) not in defaults})
     spec.update({k: copy.deepcopy(v) for k, v in method.items() if k not in DAG_KEYS})
     spec.update(seed=config["seed"], device=config["device"], pretrained=config["pretrained"])
     if config.get("logging", {}).get("tensorboard"):

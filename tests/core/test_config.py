@@ -51,6 +51,24 @@ def test_load_config_merges_files_like_snakemake(tmp_path):
     cfg = load_config(REPO / "config.yaml", override)
     assert cfg["codecs"]["bpg"]["levels"] == [37]
     assert cfg["codecs"]["jpeg"]["levels"] == [10, 20, 30, 40, 50]
+    override.write_text(yaml.safe_dump({"codecs": {"bpg": {"levels": [37]}, "jpeg": None}}))
+    assert list(load_config(REPO / "config.yaml", override)["codecs"]) == ["bpg"]  # null drops a codec
+    override.write_text(yaml.safe_dump({"codecs": {"bpg": None, "jpeg": None}}))
+    with pytest.raises(ConfigError, match="codecs"):
+        load_config(REPO / "config.yaml", override)
+
+
+def test_paper_and_gpu_small_presets_train_their_own_recipes_not_the_demo_ones():
+    """Merged over config.yaml (its demo recipes: 20-30 iterations), the GPU presets keep their own."""
+    paper = load_config(REPO / "config.yaml", REPO / "presets/paper.yaml")
+    assert paper["recipes"]["esrgan"]["iters"] == 400000 and paper["recipes"]["realesrgan"]["batch"] == 48
+    assert paper["recipes"]["fidelity"] == {"iters": 500000, "batch": 16, "patch": 128, "ema": 0.999}
+    assert len(paper["metrics"]) == 11
+    small = load_config(REPO / "config.yaml", REPO / "presets/gpu-small.yaml")
+    assert small["codecs"] == {"bpg": {"levels": [37], "backend": "auto", "bpgenc": "bpgenc",
+                                       "bpgdec": "bpgdec", "jctvc": False}}
+    assert small["recipes"]["esrgan"]["iters"] == 100000 and small["recipes"]["fidelity"]["iters"] == 200000
+    assert small["training"]["gpus"] == 1 and small["test_datasets"] == ["div2k_valid"]
 
 
 def test_shipped_configs_are_valid():

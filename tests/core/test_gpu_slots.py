@@ -50,6 +50,21 @@ def test_claim_sets_cuda_visible_devices(tmp_path):
         gpu_slots._held.pop().release()
 
 
+def test_claim_of_several_devices_for_a_torchrun_job(tmp_path):
+    """training.gpus: 2 locks two devices; the processes torchrun starts (LOCAL_RANK) claim nothing."""
+    env = {"DEBIASQE_GPUS": "4,5,6", "DEBIASQE_GPU_LOCK_DIR": str(tmp_path)}
+    assert gpu_slots.claim_gpu(env, count=2) == "4,5" and env["CUDA_VISIBLE_DEVICES"] == "4,5"
+    child = {**env, "LOCAL_RANK": "1"}
+    assert gpu_slots.claim_gpu(child) is None and child["CUDA_VISIBLE_DEVICES"] == "4,5"
+    with pytest.raises(ConfigError, match=r"no free GPU among DEBIASQE_GPUS=4,5 after 0 s"):
+        gpu_slots.claim_gpu(dict(env), count=2, timeout=0)  # it got 6, then none of 4, 5: 6 freed again
+    assert gpu_slots.claim_gpu(dict(env), count=1) == "6"
+    with pytest.raises(ConfigError, match=r"4 GPUs wanted but DEBIASQE_GPUS=4,5,6 lists 3"):
+        gpu_slots.claim_gpu(dict(env), count=4)
+    while gpu_slots._held:
+        gpu_slots._held.pop().release()
+
+
 def _wrapped(tmp_path, *cmd):
     env = {**os.environ, "DEBIASQE_GPUS": "0,1", "DEBIASQE_GPU_LOCK_DIR": str(tmp_path),
            "PYTHONPATH": os.pathsep.join(sys.path)}

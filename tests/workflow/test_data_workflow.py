@@ -45,18 +45,42 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
-def test_paper_preset_dry_run_lists_the_data_jobs(tmp_path, monkeypatch):
+def _placeholder_mirror(tmp_path, monkeypatch) -> None:
+    """pretrained: required stops before any job when a file cannot be had: a local mirror holding
+    (placeholders of) every file lets a dry run plan the fetch."""
     from debiasqe.weights import fetch as weights_fetch
     from debiasqe.weights.metric_weights import METRICS
 
-    t0 = time.monotonic()
-    # pretrained: required stops before any job when a file cannot be had: a local mirror holding
-    # (placeholders of) every file lets the dry run plan the fetch
     mirror = tmp_path.parent / f"{tmp_path.name}-mirror"
     for f in weights_fetch.needed_files(METRICS):  # every registered metric's files
         (mirror / f.relpath).parent.mkdir(parents=True, exist_ok=True)
         (mirror / f.relpath).touch()
     monkeypatch.setenv("DEBIASQE_WEIGHTS_MIRROR", str(mirror))
+
+
+def test_gpu_small_preset_plans_one_codec_level_and_asks_for_training_gpus(tmp_path, monkeypatch):
+    """presets/gpu-small.yaml: BPG QP 37 only (config.yaml's JPEG dropped), DIV2K, stage 1 + four GAN
+    methods; with training.gpus: 2 the training jobs ask Snakemake for two GPUs."""
+    _placeholder_mirror(tmp_path, monkeypatch)
+    extra = tmp_path / "gpus2.yaml"
+    extra.write_text("training:\n  gpus: 2\n")
+    proc = snakemake(tmp_path, "-n", "--configfile", str(REPO / "presets/gpu-small.yaml"), str(extra), timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    counts = job_counts(out)
+    assert counts == {"download_archive": 2, "extract_archive": 2, "prepare_dataset": 2, "compress": 2,
+                      "patches": 2, "train": 1, "train_gan": 4, "enhance": 4, "enhance_identity": 1,
+                      "evaluate": 4, "evaluate_comp": 1, "realism": 4, "fetch_weights": 1,
+                      "fetch_weights_train": 1, "tables": 1, "figures": 1, "compare": 1, "overview": 1,
+                      "rate_summary": 1, "all": 1, "total": 37}
+    train_blocks = re.findall(r"rule train(?:_gan)?:\n(?:    .*\n)+", out)
+    assert len(train_blocks) == 5 and all("gpu=2," in b for b in train_blocks), train_blocks[:1]
+    assert "jpeg" not in out and not (tmp_path / "resources").exists()
+
+
+def test_paper_preset_dry_run_lists_the_data_jobs(tmp_path, monkeypatch):
+    t0 = time.monotonic()
+    _placeholder_mirror(tmp_path, monkeypatch)
     proc = snakemake(tmp_path, "-n", "--configfile", str(REPO / "presets/paper.yaml"), timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]

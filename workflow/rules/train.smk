@@ -29,6 +29,9 @@ rule train:
         bench("train", "{method}/{codec}/{setting}")
     threads: config["threads"]["train"]
     resources:
+        # training.gpus: N GPUs for one job (data-parallel under torchrun); the profiles turn it into
+        # --gpus=N (SLURM) or a share of the workstation's `resources: gpu`
+        gpu=config["training"].get("gpus", 1),
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 24 * 60 * attempt,
     conda:

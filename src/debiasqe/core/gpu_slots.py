@@ -112,20 +112,32 @@ def acquire(devices: list[str], lock_dir: str | os.PathLike | None = None,
         time.sleep(poll)
 
 
-def claim_gpu(env: dict | None = None, timeout: float = 600.0) -> str | None:
-    """Pick this process's GPU from ``DEBIASQE_GPUS`` and export ``CUDA_VISIBLE_DEVICES``.
+def claim_gpu(env: dict | None = None, timeout: float = 600.0, count: int = 1) -> str | None:
+    """Pick this process's GPU(s) from ``DEBIASQE_GPUS`` and export ``CUDA_VISIBLE_DEVICES``.
 
-    Returns the device id, or ``None`` when ``DEBIASQE_GPUS`` is not set.
-    Call once, early, before CUDA is initialised. The lock lasts until exit.
+    Returns the device id(s) (``"1"``, or ``"1,3"`` for ``count`` 2), or
+    ``None`` when ``DEBIASQE_GPUS`` is not set or the process is one that
+    torchrun started (its launcher claimed the devices; ``LOCAL_RANK`` set).
+    Call once, early, before CUDA is initialised. The locks last until exit.
     """
     env = os.environ if env is None else env
     devices = parse_devices(env.get(ENV_DEVICES))
-    if not devices:
+    if not devices or "LOCAL_RANK" in env:
         return None
-    claim = acquire(devices, env.get(ENV_LOCK_DIR) or None, timeout=timeout)
-    _held.append(claim)
-    env["CUDA_VISIBLE_DEVICES"] = claim.device
-    return claim.device
+    if count > len(devices):
+        raise ConfigError(f"{count} GPUs wanted but {ENV_DEVICES}={','.join(devices)} lists {len(devices)}")
+    claims: list[GpuClaim] = []
+    try:
+        for _ in range(count):
+            claims.append(acquire([d for d in devices if d not in {c.device for c in claims}],
+                                  env.get(ENV_LOCK_DIR) or None, timeout=timeout))
+    except ConfigError:
+        for c in claims:  # none half-held
+            c.release()
+        raise
+    _held.extend(claims)
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(c.device for c in claims)
+    return env["CUDA_VISIBLE_DEVICES"]
 
 
 def main(argv: list[str] | None = None) -> int:

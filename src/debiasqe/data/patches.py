@@ -338,6 +338,13 @@ except ImportError:  # pragma: no cover - torch is a dependency; keep numpy help
     _TorchDataset = object
 
 
+def _uint8_chw(a: np.ndarray):
+    """uint8 HxWx3 -> uint8 3xHxW tensor (a quarter of float32's bytes to the device)."""
+    import torch
+
+    return torch.from_numpy(np.asarray(a).copy()).permute(2, 0, 1).contiguous()
+
+
 class PairedPatchDataset(_TorchDataset):
     """``(raw, compressed)`` patch pairs as float CHW tensors in [0, 1].
 
@@ -349,14 +356,16 @@ class PairedPatchDataset(_TorchDataset):
     :func:`index_path_for` of each store. With ``augment`` each item gets
     hflip / vflip / 90° rotation with probability 1/2 each, identical for
     both tensors, drawn from ``numpy.random.default_rng((seed, epoch, i))``;
-    call :meth:`set_epoch` each epoch for fresh draws.
+    call :meth:`set_epoch` each epoch for fresh draws. With ``uint8`` the
+    items are uint8 CHW tensors (the trainer converts them on the device).
     """
 
     def __init__(self, raw_npy: str | os.PathLike, comp_npy: str | os.PathLike | Sequence[str | os.PathLike],
                  augment: bool = True, *, patch: int | None = None, step: int | None = None,
                  raw_index: str | os.PathLike | None = None,
                  comp_index: Sequence[str | os.PathLike] | str | os.PathLike | None = None,
-                 seed: int = 0, use_hflip: bool = True, use_rot: bool = True):
+                 seed: int = 0, use_hflip: bool = True, use_rot: bool = True, uint8: bool = False):
+        self.uint8 = uint8
         self.raw_npy = Path(raw_npy)
         self.raw_index = index_path_for(self.raw_npy) if raw_index is None else Path(raw_index)
         comps = [comp_npy] if isinstance(comp_npy, (str, os.PathLike)) else list(comp_npy)
@@ -435,4 +444,6 @@ class PairedPatchDataset(_TorchDataset):
             rng = np.random.default_rng((self.seed, self.epoch, int(i)))
             h, v, r = rng.random(3) < 0.5
             raw, comp = augment_pair((raw, comp), self.use_hflip and h, self.use_rot and v, self.use_rot and r)
+        if self.uint8:
+            return _uint8_chw(raw), _uint8_chw(comp)
         return to_tensor(raw), to_tensor(comp)

@@ -95,7 +95,7 @@ def vanilla_g_loss(fake_logits: Tensor) -> Tensor:
     return _bce(fake_logits, True)
 
 
-def ragan_d_loss(real_logits: Tensor, fake_logits: Tensor) -> tuple[Tensor, Tensor]:
+def ragan_d_loss(real_logits: Tensor, fake_logits: Tensor, mean=torch.mean) -> tuple[Tensor, Tensor]:
     """Relativistic-average discriminator loss (ESRGAN, BasicSR ``ESRGANModel``).
 
     ``l_real = 0.5 * BCE(C(r) - mean C(f).detach(), 1)``,
@@ -103,18 +103,21 @@ def ragan_d_loss(real_logits: Tensor, fake_logits: Tensor) -> tuple[Tensor, Tens
     their sum. BasicSR gets the same gradients with three D forwards; here the
     opposite term's logits are detached instead.
     """
-    l_real = _bce(real_logits - fake_logits.detach().mean(), True) * 0.5
-    l_fake = _bce(fake_logits - real_logits.detach().mean(), False) * 0.5
+    l_real = _bce(real_logits - mean(fake_logits.detach()), True) * 0.5
+    l_fake = _bce(fake_logits - mean(real_logits.detach()), False) * 0.5
     return l_real, l_fake
 
 
-def ragan_g_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+def ragan_g_loss(real_logits: Tensor, fake_logits: Tensor, mean=torch.mean) -> Tensor:
     """Relativistic-average generator loss (BasicSR ``ESRGANModel``):
     ``(BCE(C(r) - mean C(f), 0) + BCE(C(f) - mean C(r), 1)) / 2`` with ``C(r)``
-    detached (the real logits carry no gradient)."""
+    detached (the real logits carry no gradient).
+
+    ``mean`` takes the batch mean (data-parallel training passes the mean over
+    all processes' batches, ``distributed.global_mean``)."""
     real_logits = real_logits.detach()
-    l_real = _bce(real_logits - fake_logits.mean(), False)
-    l_fake = _bce(fake_logits - real_logits.mean(), True)
+    l_real = _bce(real_logits - mean(fake_logits), False)
+    l_fake = _bce(fake_logits - mean(real_logits), True)
     return (l_real + l_fake) / 2
 
 

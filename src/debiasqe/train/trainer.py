@@ -9,11 +9,17 @@ Usage (the CLI / Snakemake rule passes the validated method config)::
           dataset, "results/train/esrgan_debias/bpg/37")
 
 ``dataset`` is any ``torch.utils.data.Dataset`` of ``(raw, compressed)``
-pairs (float CHW in [0, 1], e.g. ``debiasqe.data.patches.PairedPatchDataset``
-over one compressed array or a list of them). Build it with ``augment=False``:
-the trainer crops and augments (flips / transpose) itself as a deterministic
+pairs (CHW, uint8 in 0..255 or float in [0, 1], e.g.
+``debiasqe.data.patches.PairedPatchDataset(..., uint8=True)`` over one
+compressed array or a list of them). Build it with ``augment=False``: the
+trainer crops and augments (flips / transpose) itself as a deterministic
 function of ``(seed, step, slot)``, which is what lets a killed run resume to
-bit-identical weights on CPU.
+bit-identical weights on CPU. Patches go to the device as they come (uint8: a
+quarter of float32's bytes) and are converted and flipped there; the result
+equals converting and flipping on the CPU, bit for bit.
+
+With ``training.gpus: N`` (under torchrun, ``train.distributed``) each of N
+processes takes ``batch / N`` of every step's samples; process 0 writes.
 
 Files in ``out_dir``: ``checkpoint.pt`` (every ``checkpoint_every`` steps,
 every ``checkpoint_minutes`` of wall time, and on SIGTERM / SIGUSR1, atomic),
@@ -56,6 +62,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from . import checkpoint as ckpt
 from ..core.atomic import remove_stale_temps, write_text
 from ..core.device import resolve_device
+from . import distributed as dist
 from .ema import EMA
 from ..core.errors import ConfigError, TrainingDivergedError, TrainingPreempted
 from .progress import TrainProgress
@@ -93,6 +100,7 @@ GENERAL_DEFAULTS: dict = {
     "usm_gt": False,            # pixel + perceptual losses against the unsharp-masked raw (Real-ESRGAN)
     "seed": 0,
     "device": "auto",           # cpu | cuda | cuda:N | auto
+    "gpus": 1,                  # data-parallel processes (torchrun; the CLI launches it); batch is the global batch
     "amp": "none",              # bf16 | none
     "channels_last": False,
     "compile": False,
@@ -109,7 +117,7 @@ GENERAL_DEFAULTS: dict = {
 #: stage-1 method; the caller turns it into ``init_from``, a path).
 IGNORED_KEYS = {"name", "label", "description", "train_per", "stage", "paper_name", "init", "evaluate"}
 #: keys that may change between a run and its resumption.
-RUNTIME_KEYS = {"device", "num_workers", "checkpoint_every", "checkpoint_minutes", "log_every", "progress",
+RUNTIME_KEYS = {"device", "gpus", "num_workers", "checkpoint_every", "checkpoint_minutes", "log_every", "progress",
                 "compile", "init_from", "on_mismatch", "tensorboard"}
 #: config keys that define the networks (a change is reported as "network", not "recipe").
 NETWORK_KEYS = {"generator", "size", "generator_args", "generator_init", "d_size", "discriminator"}
@@ -147,6 +155,9 @@ def resolve_config(method: dict) -> dict:
     for k in ("iters", "batch", "patch", "checkpoint_every", "log_every"):
         need(isinstance(cfg[k], int) and cfg[k] > 0, f"{k} must be a positive integer, got {cfg[k]!r}")
     need(isinstance(cfg["num_workers"], int) and cfg["num_workers"] >= 0, "num_workers must be >= 0")
+    need(isinstance(cfg["gpus"], int) and not isinstance(cfg["gpus"], bool) and cfg["gpus"] >= 1,
+         f"gpus must be an integer >= 1, got {cfg['gpus']!r}")
+    need(cfg["batch"] % cfg["gpus"] == 0, f"batch {cfg['batch']} is not divisible by gpus {cfg['gpus']}")
     need(isinstance(cfg["checkpoint_minutes"], (int, float)) and not isinstance(cfg["checkpoint_minutes"], bool)
          and cfg["checkpoint_minutes"] >= 0, "checkpoint_minutes must be a number >= 0 (0: by step only)")
     need(isinstance(cfg["seed"], int) and cfg["seed"] >= 0, "seed must be an integer >= 0")
@@ -175,29 +186,33 @@ def resolve_config(method: dict) -> dict:
     pl = cfg["perceptual_layers"]
     need(pl is None or (isinstance(pl, dict) and pl), "perceptual_layers must be a non-empty mapping or null")
 
-    ddr = cfg["ddr"]
-    if ddr in (None, False):
-        cfg["ddr"] = None
-    else:
-        if ddr is True:
-            ddr = {}
-        need(isinstance(ddr, dict), "ddr must be null, true or a mapping {weight, layers, reduction}")
-        bad = sorted(set(ddr) - {"weight", "layers", "reduction"})
-        need(not bad, f"ddr: unknown key(s) {bad}")
-        weight = ddr.get("weight")
-        weight = cfg["ddr_weight"] if weight is None else float(weight)
-        layers = ddr.get("layers") or pl
-        need(isinstance(layers, dict) and layers,
-             "ddr.layers must be given (a mapping layer -> weight) when the recipe has no perceptual layers")
-        reduction = ddr.get("reduction") or "mean"
-        need(reduction in REDUCTIONS, f"ddr.reduction must be one of {list(REDUCTIONS)}")
-        need(weight > 0, "ddr.weight must be > 0")
-        cfg["ddr"] = {"weight": weight, "layers": dict(layers), "reduction": reduction}
+    cfg["ddr"] = _resolve_ddr(cfg, need)
     if cfg["lr_d"] is None:
         cfg["lr_d"] = cfg["lr"]
     if cfg["d_size"] is None:
         cfg["d_size"] = cfg["size"]
     return cfg
+
+
+def _resolve_ddr(cfg: dict, need: Callable[[bool, str], None]) -> dict | None:
+    """``cfg["ddr"]`` as None or ``{weight, layers, reduction}`` (recipe defaults filled in)."""
+    ddr = cfg["ddr"]
+    if ddr in (None, False):
+        return None
+    if ddr is True:
+        ddr = {}
+    need(isinstance(ddr, dict), "ddr must be null, true or a mapping {weight, layers, reduction}")
+    bad = sorted(set(ddr) - {"weight", "layers", "reduction"})
+    need(not bad, f"ddr: unknown key(s) {bad}")
+    weight = ddr.get("weight")
+    weight = cfg["ddr_weight"] if weight is None else float(weight)
+    layers = ddr.get("layers") or cfg["perceptual_layers"]
+    need(isinstance(layers, dict) and layers,
+         "ddr.layers must be given (a mapping layer -> weight) when the recipe has no perceptual layers")
+    reduction = ddr.get("reduction") or "mean"
+    need(reduction in REDUCTIONS, f"ddr.reduction must be one of {list(REDUCTIONS)}")
+    need(weight > 0, "ddr.weight must be > 0")
+    return {"weight": weight, "layers": dict(layers), "reduction": reduction}
 
 
 def _fingerprint(cfg: dict) -> dict:
@@ -244,13 +259,20 @@ class StepBatchSampler(Sampler):
     """Batches as a pure function of (seed, step): a per-epoch permutation of
     the dataset (epoch = position // len), and per slot a sample seed that
     drives the crop and augmentation. Starting at ``start_step`` gives the
-    same batches the uninterrupted run would have drawn from there on."""
+    same batches the uninterrupted run would have drawn from there on.
 
-    def __init__(self, n: int, batch: int, seed: int, start_step: int, end_step: int):
+    ``shard = (first, count)`` keeps slots ``first .. first + count - 1`` of
+    every step's ``batch`` (data-parallel training: process r of N takes
+    ``(r * batch / N, batch / N)``), so N processes together draw exactly the
+    samples, crops and flips of one process with the whole batch."""
+
+    def __init__(self, n: int, batch: int, seed: int, start_step: int, end_step: int,
+                 shard: tuple[int, int] | None = None):
         if n <= 0:
             raise ConfigError("training dataset is empty")
         self.n, self.batch, self.seed = n, batch, seed
         self.start, self.end = start_step, end_step
+        self.first, self.count = shard if shard is not None else (0, batch)
         self._perm_epoch, self._perm = None, None
 
     def _perm_for(self, epoch: int) -> list[int]:
@@ -261,9 +283,9 @@ class StepBatchSampler(Sampler):
         return self._perm
 
     def keys(self, step: int) -> list[tuple[int, int]]:
-        """(dataset index, sample seed) for each slot of step ``step`` (0-based)."""
+        """(dataset index, sample seed) for each slot of this shard of step ``step`` (0-based)."""
         out = []
-        for j in range(self.batch):
+        for j in range(self.first, self.first + self.count):
             k = step * self.batch + j
             idx = self._perm_for(k // self.n)[k % self.n]
             out.append((idx, _seed(self.seed, step, j, 0xA116)))
@@ -277,17 +299,16 @@ class StepBatchSampler(Sampler):
         return self.end - self.start
 
 
-def _to_chw_float(x) -> torch.Tensor:
+def _to_chw(x) -> torch.Tensor:
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(x))
-    if x.dtype == torch.uint8:
-        x = x.float() / 255.0
-    return x.float()
+    return x
 
 
 class CropAugment(Dataset):
     """Wraps a dataset of (raw, comp) pairs; ``ds[(idx, seed)]`` returns the pair
-    cropped to ``patch`` and flipped/transposed, both decided by ``seed``."""
+    cropped to ``patch`` (in its own dtype: uint8 stays uint8) and the
+    flip/transpose code (0-7) to apply on the device, both decided by ``seed``."""
 
     def __init__(self, base: Dataset, patch: int, augment: bool):
         self.base, self.patch, self.augment = base, patch, augment
@@ -298,7 +319,7 @@ class CropAugment(Dataset):
     def __getitem__(self, key):
         idx, seed = key
         raw, comp = self.base[idx]
-        raw, comp = _to_chw_float(raw), _to_chw_float(comp)
+        raw, comp = _to_chw(raw), _to_chw(comp)
         if raw.shape != comp.shape:
             raise ConfigError(f"training pair {idx}: raw {tuple(raw.shape)} vs compressed {tuple(comp.shape)}")
         g = torch.Generator().manual_seed(seed)
@@ -310,10 +331,8 @@ class CropAugment(Dataset):
         left = int(torch.randint(0, w - p + 1, (1,), generator=g))
         raw = raw[..., top:top + p, left:left + p]
         comp = comp[..., top:top + p, left:left + p]
-        if self.augment:
-            code = int(torch.randint(0, 8, (1,), generator=g))
-            raw, comp = _augment(raw, code), _augment(comp, code)
-        return raw.contiguous(), comp.contiguous()
+        code = int(torch.randint(0, 8, (1,), generator=g)) if self.augment else 0
+        return raw.contiguous(), comp.contiguous(), code
 
 
 def _augment(x: torch.Tensor, code: int) -> torch.Tensor:
@@ -325,6 +344,22 @@ def _augment(x: torch.Tensor, code: int) -> torch.Tensor:
     if code & 4:
         x = x.transpose(-1, -2)
     return x
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 in 0..255 -> float32 in [0, 1]; a float batch -> float32."""
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+
+
+def augment_batch(x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """:func:`_augment` of each sample of ``x`` (B x C x P x P) by its code, on
+    ``x``'s device with whole-batch ops (no per-sample kernels, no host sync)."""
+    def pick(bit: int, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return torch.where((codes & bit).bool().view(-1, 1, 1, 1), y, z)
+
+    x = pick(1, x.flip(-1), x)
+    x = pick(2, x.flip(-2), x)
+    return pick(4, x.transpose(-1, -2), x)
 
 
 # -------------------------------------------------------------------- log
@@ -419,6 +454,14 @@ def _plain(obj):
 # ------------------------------------------------------------------ trainer
 
 
+def _seed_everything(seed: int) -> None:
+    """Every global RNG from the seed (torch for the init; Python's and numpy's
+    only so that checkpoints, which store all three, are equal bytes across runs)."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
 class Trainer:
     """Trains one method. Networks may be injected (tests, benchmarks);
     otherwise they are built from ``debiasqe.archs`` by name."""
@@ -442,17 +485,27 @@ class Trainer:
                 "augment=False (the trainer's crops/flips are a function of (seed, step), needed for exact resume)",
                 RuntimeWarning, stacklevel=2,
             )
-        self.device = resolve_device(cfg["device"])
+        self.world = dist.world_from_env()
+        self.device = dist.init(self.world, resolve_device(cfg["device"]))
         self.amp = cfg["amp"] == "bf16"
         self.mem_format = torch.channels_last if cfg["channels_last"] else torch.contiguous_format
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
+        _seed_everything(cfg["seed"])
+        self._build_networks(generator, discriminator, features)
+        self.init_from = self._load_init(cfg["init_from"])
+        self.past = self._past()
+        self._place_networks()
+        self.ema = EMA(self.G, cfg["ema"])
+        self._build_optimizers()
+        self._compile()
+        self._g_params = [p for p in self.G.parameters() if p.requires_grad]
+        self.pix = pixel_loss(cfg["pixel_loss"])
+        self.terms = self._term_names()
 
-        # Every global RNG from the seed (torch for the init; Python's and numpy's
-        # only so that checkpoints, which store all three, are equal bytes across runs).
-        torch.manual_seed(cfg["seed"])
-        random.seed(cfg["seed"])
-        np.random.seed(cfg["seed"])
+    def _build_networks(self, generator, discriminator, features) -> None:
+        """G, D (adversarial recipes) and the frozen VGG features F (perceptual loss / L_R), built or injected."""
+        cfg = self.cfg
         self.G = generator if generator is not None else _build_generator(cfg)
         if cfg["generator_init"] == "identity":
             from ..archs import start_as_identity
@@ -472,25 +525,38 @@ class Trainer:
             for p in self.F.parameters():
                 p.requires_grad_(False)
 
-        self.init_from = None
-        if cfg["init_from"]:
-            state = ckpt.generator_weights(cfg["init_from"])
-            try:
-                self.G.load_state_dict(state)
-            except RuntimeError as exc:
-                raise ConfigError(f"init_from: {cfg['init_from']} does not fit generator "
-                                  f"{cfg['generator']!r} ({str(exc).splitlines()[0]})") from None
-            self.init_from = {"path": str(cfg["init_from"]), "sha256": sha256_file(cfg["init_from"])}
-        self.past = self._past()
+    def _load_init(self, path) -> dict | None:
+        """Load the stage-1 generator ``init_from``; returns its {path, sha256} (None without one)."""
+        if not path:
+            return None
+        state = ckpt.generator_weights(path)
+        try:
+            self.G.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ConfigError(f"init_from: {path} does not fit generator "
+                              f"{self.cfg['generator']!r} ({str(exc).splitlines()[0]})") from None
+        return {"path": str(path), "sha256": sha256_file(path)}
 
+    def _place_networks(self) -> None:
+        """Networks on the device in training mode; with several processes, batch norm
+        over the whole batch (SyncBatchNorm) and process 0's weights everywhere."""
+        if self.world.active:
+            if dist.has_batch_norm(self.G):
+                self.G = dist.sync_batch_norm(self.G, self.device)
+            if dist.has_batch_norm(self.D):
+                self.D = dist.sync_batch_norm(self.D, self.device)
         for net in (self.G, self.D, self.F):
             if net is not None:
                 net.to(self.device, memory_format=self.mem_format)
+        for net in (self.G, self.D):
+            if net is not None:
+                dist.broadcast_state(net, self.world)
         self.G.train()
         if self.D is not None:
             self.D.train()
-        self.ema = EMA(self.G, cfg["ema"])
 
+    def _build_optimizers(self) -> None:
+        cfg = self.cfg
         betas = tuple(cfg["betas"])
         # one fused kernel per step on CUDA; the default (foreach) on CPU, whose bytes the tests pin
         fused = {"fused": True} if self.device.type == "cuda" else {}
@@ -503,8 +569,9 @@ class Trainer:
                                           weight_decay=cfg["weight_decay"], **fused)
             self.sched_d = self._scheduler(self.opt_d)
 
+    def _compile(self) -> None:
         self.G_run, self.D_run, self.F_run = self.G, self.D, self.F
-        if cfg["compile"]:
+        if self.cfg["compile"]:
             # static shapes: VGG's batch-B (I_E, with grad) and batch-2B (I_R + I_C, no grad)
             # calls each get their own graph in the first step, and nothing recompiles after
             self.G_run = torch.compile(self.G, dynamic=False)
@@ -513,17 +580,17 @@ class Trainer:
             if self.F is not None:
                 self.F_run = torch.compile(self.F, dynamic=False)
 
-        self._g_params = [p for p in self.G.parameters() if p.requires_grad]
-        self.pix = pixel_loss(cfg["pixel_loss"])
-        self.terms = ["l_pix"]
+    def _term_names(self) -> list[str]:
+        terms = ["l_pix"]
         if self.percep_layers:
-            self.terms.append("l_percep")
+            terms.append("l_percep")
         if self.adversarial:
-            self.terms.append("l_g_gan")
+            terms.append("l_g_gan")
         if self.ddr:
-            self.terms.append("l_ddr")
+            terms.append("l_ddr")
         if self.adversarial:
-            self.terms += ["l_g_total", "l_d_real", "l_d_fake"]
+            terms += ["l_g_total", "l_d_real", "l_d_fake"]
+        return terms
 
     # -- pieces ---------------------------------------------------------------
 
@@ -568,65 +635,74 @@ class Trainer:
         f32 = lambda d: None if d is None else {k: v.float() for k, v in d.items()}  # noqa: E731
         return f32(fe), f32(fr), f32(fc), f32(fu)
 
-    def train_step(self, raw: torch.Tensor, comp: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One optimisation step (G, then D); returns the detached loss terms."""
+    def _batch_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean over the step's whole batch (all processes' in data-parallel training)."""
+        return dist.global_mean(x) if self.world.active else x.mean()
+
+    def _g_losses(self, raw, comp) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """G's forward and loss terms: (I_E, total loss, {term: value})."""
         c = self.cfg
-        out_terms: dict[str, torch.Tensor] = {}
+        terms: dict[str, torch.Tensor] = {}
         with self._autocast():
             enhanced = self.G_run(comp)
-        e32 = enhanced.float()
         # Real-ESRGAN: pixel and perceptual losses against the sharpened raw; the GAN
         # loss, the (conditional) discriminator and L_R see the plain raw.
         target = usm_sharp(raw) if c["usm_gt"] else raw
-        l_pix = self.pix(e32, target) * c["pixel_weight"]
-        total = l_pix
-        out_terms["l_pix"] = l_pix
+        total = terms["l_pix"] = self.pix(enhanced.float(), target) * c["pixel_weight"]
         if self.F is not None:
             fe, fr, fc, fu = self._features(enhanced, raw, comp, need_comp=self.ddr is not None,
                                             raw_usm=target if c["usm_gt"] and self.percep_layers else None)
             if self.percep_layers:
-                l_percep = perceptual_loss(fe, fu, self.percep_layers) * c["perceptual_weight"]
-                total = total + l_percep
-                out_terms["l_percep"] = l_percep
+                terms["l_percep"] = perceptual_loss(fe, fu, self.percep_layers) * c["perceptual_weight"]
+                total = total + terms["l_percep"]
         if self.adversarial:
-            with self._autocast():
-                fake_g = self.D_run(self._cond(enhanced, comp))
-                if c["gan"] == "ragan":
-                    with torch.no_grad():
-                        real_g = self.D_run(self._cond(raw, comp))
-            if c["gan"] == "ragan":
-                l_g_gan = ragan_g_loss(real_g.float(), fake_g.float())
-            else:
-                l_g_gan = vanilla_g_loss(fake_g.float())
-            l_g_gan = l_g_gan * c["gan_weight"]
-            total = total + l_g_gan
-            out_terms["l_g_gan"] = l_g_gan
+            terms["l_g_gan"] = self._g_gan_loss(enhanced, raw, comp) * c["gan_weight"]
+            total = total + terms["l_g_gan"]
         if self.ddr is not None:
             l_ddr = domain_divergence(fr, fc, fe, self.ddr["layers"], self.ddr["reduction"]) * self.ddr["weight"]
+            terms["l_ddr"] = l_ddr
             total = total + l_ddr
-            out_terms["l_ddr"] = l_ddr
+        return enhanced, total, terms
+
+    def _g_gan_loss(self, enhanced, raw, comp) -> torch.Tensor:
+        """G's adversarial term (unweighted): D sees I_E (and, RaGAN, I_R without grad)."""
+        with self._autocast():
+            fake_g = self.D_run(self._cond(enhanced, comp))
+            if self.cfg["gan"] == "ragan":
+                with torch.no_grad():
+                    real_g = self.D_run(self._cond(raw, comp))
+        if self.cfg["gan"] == "ragan":
+            return ragan_g_loss(real_g.float(), fake_g.float(), mean=self._batch_mean)
+        return vanilla_g_loss(fake_g.float())
+
+    def _d_step(self, raw, comp, fake) -> tuple[torch.Tensor, torch.Tensor]:
+        """One discriminator step on I_R and the detached I_E; returns (l_d_real, l_d_fake)."""
+        with self._autocast():
+            real_d = self.D_run(self._cond(raw, comp))
+            fake_d = self.D_run(self._cond(fake, comp))
+        if self.cfg["gan"] == "ragan":
+            l_d_real, l_d_fake = ragan_d_loss(real_d.float(), fake_d.float(), mean=self._batch_mean)
+        else:
+            l_d_real, l_d_fake = vanilla_d_loss(real_d.float(), fake_d.float())
+        self.opt_d.zero_grad(set_to_none=True)
+        (l_d_real + l_d_fake).backward()
+        dist.average_gradients(list(self.D.parameters()), self.world)
+        self.opt_d.step()
+        self.sched_d.step()
+        return l_d_real, l_d_fake
+
+    def train_step(self, raw: torch.Tensor, comp: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One optimisation step (G, then D); returns the detached loss terms."""
+        enhanced, total, out_terms = self._g_losses(raw, comp)
         self.opt_g.zero_grad(set_to_none=True)
         # gradients of G's parameters only: D's requires_grad is never toggled (toggling
         # it would recompile a compiled D every step) and D's weight gradients are not computed
         total.backward(inputs=self._g_params)
+        dist.average_gradients(self._g_params, self.world)
         self.opt_g.step()
-
         if self.adversarial:
             out_terms["l_g_total"] = total
-            fake_in = enhanced.detach()
-            with self._autocast():
-                real_d = self.D_run(self._cond(raw, comp))
-                fake_d = self.D_run(self._cond(fake_in, comp))
-            if c["gan"] == "ragan":
-                l_d_real, l_d_fake = ragan_d_loss(real_d.float(), fake_d.float())
-            else:
-                l_d_real, l_d_fake = vanilla_d_loss(real_d.float(), fake_d.float())
-            self.opt_d.zero_grad(set_to_none=True)
-            (l_d_real + l_d_fake).backward()
-            self.opt_d.step()
-            self.sched_d.step()
-            out_terms["l_d_real"] = l_d_real
-            out_terms["l_d_fake"] = l_d_fake
+            out_terms["l_d_real"], out_terms["l_d_fake"] = self._d_step(raw, comp, enhanced.detach())
         self.sched_g.step()
         self.ema.update(self.G)
         return {k: v.detach() for k, v in out_terms.items()}
@@ -748,6 +824,7 @@ class Trainer:
                 generator_init=c["generator_init"],
                 torch=str(torch.__version__),
                 device=str(self.device),
+                processes=self.world.size,
                 amp=c["amp"],
             ),
         }
@@ -768,34 +845,52 @@ class Trainer:
             self.G.train(was_training)
         watch.images(step, comp[:n], enhanced, raw[:n])
 
-    def run(self, on_step: Callable[[int, dict], None] | None = None) -> Path:
-        """Train to ``iters`` (resuming from ``checkpoint.pt`` if present) and
-        write ``model.pt``; returns its path. ``on_step(step, values)`` is
-        called after every step (tests, benchmarks)."""
-        from ..core.progress import interactive
+    def _resume(self, ckpt_path: Path) -> tuple[int, dict | None]:
+        """(start step, checkpoint state or None). With several processes, process 0
+        decides first (it alone sets unusable checkpoints aside), then the others read."""
+        main = self.world.main
+        if main:
+            # a killed attempt's half-written checkpoint; the resume reads only checkpoint.pt
+            remove_stale_temps(self.out_dir)
+            resume = self._resume_from(ckpt_path)
+        if self.world.active:
+            torch.distributed.barrier()
+        if not main:
+            resume = self._resume_from(ckpt_path)
+        return (self.load_state(resume) if resume is not None else 0), resume
 
+    def _loader(self, start: int) -> DataLoader:
+        """Step batches from ``start`` (this process's shard of each): uint8 patches stay
+        uint8 until the device (:meth:`_to_device`)."""
         c = self.cfg
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        # a killed attempt's half-written checkpoint; the resume reads only checkpoint.pt
-        remove_stale_temps(self.out_dir)
-        ckpt_path = self.out_dir / ckpt.CHECKPOINT_NAME
-        model_path = self.out_dir / ckpt.MODEL_NAME
-        start = 0
-        resume = self._resume_from(ckpt_path)
-        if resume is not None:
-            start = self.load_state(resume)
-        last_good = start if resume is not None else None
-        iters = c["iters"]
-
-        data = CropAugment(self.dataset, c["patch"], c["augment"])
-        sampler = StepBatchSampler(len(self.dataset), c["batch"], c["seed"], start, iters)
+        shard = dist.shard_batch(c["batch"], self.world)
+        sampler = StepBatchSampler(len(self.dataset), c["batch"], c["seed"], start, c["iters"], shard=shard)
         workers = c["num_workers"]
-        loader = DataLoader(
-            data, batch_sampler=sampler, num_workers=workers,
+        return DataLoader(
+            CropAugment(self.dataset, c["patch"], c["augment"]), batch_sampler=sampler, num_workers=workers,
             pin_memory=self.device.type == "cuda",
             prefetch_factor=4 if workers else None, persistent_workers=workers > 0,
             worker_init_fn=_ignore_preempt_signals if workers else None,
         )
+
+    def _to_device(self, raw, comp, codes) -> tuple[torch.Tensor, torch.Tensor]:
+        """A loader batch on the device: to float in [0, 1], flipped/transposed by ``codes`` there."""
+        out = []
+        codes = codes.to(self.device, non_blocking=True)
+        for x in (raw, comp):
+            x = to_float(x.to(self.device, non_blocking=True))
+            if self.cfg["augment"]:
+                x = augment_batch(x, codes)
+            out.append(x.contiguous(memory_format=self.mem_format))
+        return out[0], out[1]
+
+    def _outputs(self, start: int):
+        """(CSV log, progress lines / TensorBoard, tqdm bar or None); silent on processes other than 0."""
+        from ..core.progress import interactive
+
+        c, iters = self.cfg, self.cfg["iters"]
+        if not self.world.main:
+            return _Silent(), _Silent(), None
         columns = ["step", *self.terms, "lr", "iter_time", "data_time"]
         log = CsvLog(self.out_dir / LOG_NAME, columns, start)
         watch = TrainProgress(_run_name(self.out_dir), iters, start, self.terms, self.device,
@@ -807,81 +902,145 @@ class Trainer:
             bar = tqdm(total=iters, initial=start, desc=f"train {self.out_dir.name}", unit="it",
                        file=sys.stderr, dynamic_ncols=True, mininterval=1.0)
             watch.file = _TqdmWriter(bar)
+        return log, watch, bar
+
+    def _stop_or_save(self, step: int, received: str | None, since_save: float) -> tuple[bool, str | None]:
+        """(checkpoint now?, the signal to stop for). One process: at every
+        ``checkpoint_every`` step, on a signal, or after ``checkpoint_minutes``.
+        Several: the clock and signals are acted on at log steps, where the
+        processes agree with one collective (a signal reaches them at different steps)."""
+        c = self.cfg
+        if step >= c["iters"]:
+            return False, None
+        due = step % c["checkpoint_every"] == 0
+        late = c["checkpoint_minutes"] > 0 and since_save >= float(c["checkpoint_minutes"]) * 60.0
+        if self.world.active:
+            if step % c["log_every"]:
+                return due, None
+            stop = dist.any_process(received is not None, self.world, self.device)
+            late = dist.any_process(late, self.world, self.device)
+            received = (received or "a signal (on another process)") if stop else None
+        return due or late or received is not None, received
+
+    def run(self, on_step: Callable[[int, dict], None] | None = None) -> Path:
+        """Train to ``iters`` (resuming from ``checkpoint.pt`` if present) and
+        write ``model.pt``; returns its path. ``on_step(step, values)`` is
+        called after every step (tests, benchmarks)."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        ckpt_path = self.out_dir / ckpt.CHECKPOINT_NAME
+        start, resume = self._resume(ckpt_path)
+        loader = self._loader(start)
+        log, watch, bar = self._outputs(start)
         watch.begin()
-        step = start
-        health = _Health(self.terms, self.device)
-
-        def check() -> None:
-            """Read the device-side non-finite flag (one sync); raise naming the first bad step."""
-            bad = health.first_bad()
-            if bad is not None:
-                bad_step, name, v = bad
-                where = (f"last good checkpoint {ckpt_path} (step {last_good}) kept"
-                         if last_good is not None else "no checkpoint written yet")
-                raise TrainingDivergedError(f"{self.out_dir}: loss term {name} became {v} at step {bad_step}; {where}")
-
-        def save_checkpoint() -> None:
-            nonlocal last_good, t_saved
-            check()
-            ckpt.save(ckpt_path, self.state(step), keep_previous=True)
-            last_good, t_saved = step, time.monotonic()
-
-        every_s = float(c["checkpoint_minutes"]) * 60.0
-        t_saved = time.monotonic()
+        loop = _Loop(self, ckpt_path, start, last_good=start if resume is not None else None)
         with _PreemptSignals() as signals:
             try:
-                t0 = time.perf_counter()
-                for raw, comp in loader:
-                    t_data = time.perf_counter() - t0
-                    step += 1
-                    raw = raw.to(self.device, non_blocking=True).contiguous(memory_format=self.mem_format)
-                    comp = comp.to(self.device, non_blocking=True).contiguous(memory_format=self.mem_format)
-                    terms = self.train_step(raw, comp)
-                    stacked = health.update(step, terms)  # on the device: no sync
-                    logging_step = step % c["log_every"] == 0 or step == iters
-                    if logging_step or on_step is not None:
-                        check()
-                        values = stacked.cpu().tolist()  # the only sync of a logged step
-                        t_iter = time.perf_counter() - t0  # host time; device time shows at the syncs
-                        row = dict(zip(self.terms, values), step=step, lr=self.opt_g.param_groups[0]["lr"],
-                                   iter_time=t_iter, data_time=t_data)
-                        if on_step is not None:
-                            on_step(step, row)
-                        if logging_step:
-                            log.write(row)
-                            watch.log(step, row)
-                    if bar is not None:
-                        bar.update(1)
-                    if step < iters and (signals.received or step % c["checkpoint_every"] == 0
-                                         or (every_s > 0 and time.monotonic() - t_saved >= every_s)):
-                        save_checkpoint()
-                        self._sample_crops(watch, step, raw, comp)
-                    if signals.received and step < iters:
-                        raise TrainingPreempted(
-                            f"{self.out_dir}: {signals.received} received; checkpoint {ckpt_path} saved at step "
-                            f"{step} of {iters}; rerun (Snakemake's retry) resumes from it"
-                        )
-                    t0 = time.perf_counter()
-                check()
-                if watch.writer is not None and step == iters and step > start:
-                    self._sample_crops(watch, step, raw, comp)
+                loop.run(loader, signals, log, watch, bar, on_step)
             finally:
                 if bar is not None:
                     bar.close()
                 watch.close()
                 log.close()
+        return self._finish(loop.step)
+
+    def _finish(self, step: int) -> Path:
+        """The final checkpoint, ``model.pt`` (EMA), provenance and ``discriminator.pt`` (process 0)."""
+        iters = self.cfg["iters"]
         if step != iters:  # pragma: no cover - the sampler yields exactly iters - start batches
             raise RuntimeError(f"training stopped at step {step} of {iters}")
-        ckpt.save(ckpt_path, self.state(step), keep_previous=True)
-        ckpt.save(model_path, {"state_dict": self.ema.state_dict(), "meta": self.meta(step)})
-        # the same provenance as JSON, for readers without torch (debiasqe status, the report overview)
-        write_text(self.out_dir / PROVENANCE_NAME, json.dumps(self.meta(step)["provenance"], indent=2, default=str) + "\n")
-        if self.D is not None:  # the realism scores (Tables 1-2) read the final discriminator
-            ckpt.save(self.out_dir / ckpt.DISCRIMINATOR_NAME,
-                      {"state_dict": self.D.state_dict(), "meta": self.meta(step)})
-        # the fallback is not needed once the final checkpoint and model.pt are on disk (halves their space)
-        ckpt.previous_path(ckpt_path).unlink(missing_ok=True)
+        ckpt_path = self.out_dir / ckpt.CHECKPOINT_NAME
+        model_path = self.out_dir / ckpt.MODEL_NAME
+        if self.world.main:
+            ckpt.save(ckpt_path, self.state(step), keep_previous=True)
+            ckpt.save(model_path, {"state_dict": self.ema.state_dict(), "meta": self.meta(step)})
+            # the same provenance as JSON, for readers without torch (debiasqe status, the report overview)
+            write_text(self.out_dir / PROVENANCE_NAME,
+                       json.dumps(self.meta(step)["provenance"], indent=2, default=str) + "\n")
+            if self.D is not None:  # the realism scores (Tables 1-2) read the final discriminator
+                ckpt.save(self.out_dir / ckpt.DISCRIMINATOR_NAME,
+                          {"state_dict": self.D.state_dict(), "meta": self.meta(step)})
+            # the fallback is not needed once the final checkpoint and model.pt are on disk (halves their space)
+            ckpt.previous_path(ckpt_path).unlink(missing_ok=True)
+        if self.world.active:
+            torch.distributed.barrier()
         return model_path
+
+
+class _Loop:
+    """The step loop of :meth:`Trainer.run`: steps, deferred non-finite checks,
+    log rows, checkpoints and preemption."""
+
+    def __init__(self, trainer: Trainer, ckpt_path: Path, start: int, last_good: int | None):
+        self.tr, self.ckpt_path = trainer, ckpt_path
+        self.step, self.last_good = start, last_good
+        self.health = _Health(trainer.terms, trainer.device)
+        self.t_saved = time.monotonic()
+
+    def check(self) -> None:
+        """Read the device-side non-finite flag (one sync); raise naming the first bad step."""
+        bad = self.health.first_bad()
+        if bad is not None:
+            bad_step, name, v = bad
+            where = (f"last good checkpoint {self.ckpt_path} (step {self.last_good}) kept"
+                     if self.last_good is not None else "no checkpoint written yet")
+            raise TrainingDivergedError(f"{self.tr.out_dir}: loss term {name} became {v} at step {bad_step}; {where}")
+
+    def save_checkpoint(self) -> None:
+        self.check()
+        if self.tr.world.main:
+            ckpt.save(self.ckpt_path, self.tr.state(self.step), keep_previous=True)
+        self.last_good, self.t_saved = self.step, time.monotonic()
+
+    def row(self, stacked: torch.Tensor, t_iter: float, t_data: float) -> dict:
+        """A log row: the loss terms (averaged over the processes: one sync), lr and times."""
+        tr = self.tr
+        self.check()
+        values = dist.mean_over_processes(stacked, tr.world).cpu().tolist()  # the only sync of a logged step
+        return dict(zip(tr.terms, values), step=self.step, lr=tr.opt_g.param_groups[0]["lr"],
+                    iter_time=t_iter, data_time=t_data)
+
+    def run(self, loader, signals, log, watch, bar, on_step) -> None:
+        tr, c = self.tr, self.tr.cfg
+        iters = c["iters"]
+        raw = comp = None
+        t0 = time.perf_counter()
+        for raw, comp, codes in loader:
+            t_data = time.perf_counter() - t0
+            self.step += 1
+            raw, comp = tr._to_device(raw, comp, codes)
+            stacked = self.health.update(self.step, tr.train_step(raw, comp))  # on the device: no sync
+            logging_step = self.step % c["log_every"] == 0 or self.step == iters
+            if logging_step or on_step is not None:
+                row = self.row(stacked, time.perf_counter() - t0, t_data)  # host time; device time shows at syncs
+                if on_step is not None:
+                    on_step(self.step, row)
+                if logging_step:
+                    log.write(row)
+                    watch.log(self.step, row)
+            if bar is not None:
+                bar.update(1)
+            save, stop = tr._stop_or_save(self.step, signals.received, time.monotonic() - self.t_saved)
+            if save:
+                self.save_checkpoint()
+                tr._sample_crops(watch, self.step, raw, comp)
+            if stop:
+                raise TrainingPreempted(
+                    f"{tr.out_dir}: {stop} received; checkpoint {self.ckpt_path} saved at step "
+                    f"{self.step} of {iters}; rerun (Snakemake's retry) resumes from it"
+                )
+            t0 = time.perf_counter()
+        self.check()
+        if watch.writer is not None and self.step == iters and raw is not None:
+            tr._sample_crops(watch, self.step, raw, comp)
+
+
+class _Silent:
+    """Log, progress and TensorBoard stand-in for processes other than 0."""
+
+    writer = None
+
+    def __getattr__(self, name):
+        return lambda *a, **k: None
 
 
 def _run_name(out_dir: Path) -> str:
