@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -60,6 +61,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import checkpoint as ckpt
+from ..archs import build_discriminator, build_generator, identity_args, start_as_identity
+from ..archs.vgg import VGGFeatures
+from ..core.progress import interactive
 from ..core.atomic import remove_stale_temps, write_text
 from ..core.device import resolve_device
 from . import distributed as dist
@@ -134,6 +138,24 @@ def resolve_config(method: dict) -> dict:
     Returns a new plain dict holding every key of ``GENERAL_DEFAULTS`` and of
     the recipe, ``ddr`` normalised to ``None`` or ``{weight, layers, reduction}``.
     """
+    cfg, name = _merge_over_recipe(method)
+
+    def need(cond: bool, msg: str):
+        if not cond:
+            raise ConfigError(f"train config ({name}): {msg}")
+
+    _check_run_keys(cfg, need)
+    _check_model_keys(cfg, need)
+    cfg["ddr"] = _resolve_ddr(cfg, need)
+    if cfg["lr_d"] is None:
+        cfg["lr_d"] = cfg["lr"]
+    if cfg["d_size"] is None:
+        cfg["d_size"] = cfg["size"]
+    return cfg
+
+
+def _merge_over_recipe(method: dict) -> tuple[dict, str]:
+    """The general defaults, then the recipe's, then the method's own keys (unknown keys refused)."""
     if not isinstance(method, dict):
         raise ConfigError(f"train config: expected a mapping, got {type(method).__name__}")
     name = method.get("recipe")
@@ -147,11 +169,11 @@ def resolve_config(method: dict) -> dict:
     for k, v in method.items():
         if k in cfg:
             cfg[k] = copy.deepcopy(v)
+    return cfg, name
 
-    def need(cond: bool, msg: str):
-        if not cond:
-            raise ConfigError(f"train config ({name}): {msg}")
 
+def _check_run_keys(cfg: dict, need: Callable[[bool, str], None]) -> None:
+    """How the job runs: step counts, processes, checkpoints, seed, precision, weights policy, device."""
     for k in ("iters", "batch", "patch", "checkpoint_every", "log_every"):
         need(isinstance(cfg[k], int) and cfg[k] > 0, f"{k} must be a positive integer, got {cfg[k]!r}")
     need(isinstance(cfg["num_workers"], int) and cfg["num_workers"] >= 0, "num_workers must be >= 0")
@@ -164,16 +186,18 @@ def resolve_config(method: dict) -> dict:
     need(cfg["on_mismatch"] in ("restart", "refuse"),
          f"on_mismatch must be restart or refuse, got {cfg['on_mismatch']!r}")
     need(cfg["amp"] in ("bf16", "none"), f"amp must be bf16 or none, got {cfg['amp']!r}")
-    need(cfg["generator_init"] in ("paper", "identity"),
-         f"generator_init must be paper or identity, got {cfg['generator_init']!r}")
-    if cfg["generator_init"] == "identity" and cfg["generator"]:
-        from ..archs import identity_args
-
-        cfg["generator_args"] = {**identity_args(cfg["generator"]), **(cfg["generator_args"] or {})}
-    need(isinstance(cfg["usm_gt"], bool), f"usm_gt must be true or false, got {cfg['usm_gt']!r}")
     need(cfg["pretrained"] in ("required", "auto", "random"), "pretrained must be required, auto or random")
     need(isinstance(cfg["device"], str) and (cfg["device"] in ("cpu", "auto") or cfg["device"].startswith("cuda")),
          f"device must be cpu, cuda[:N] or auto, got {cfg['device']!r}")
+
+
+def _check_model_keys(cfg: dict, need: Callable[[bool, str], None]) -> None:
+    """What is trained: initialisation, targets, schedule, EMA, the adversarial part and its losses."""
+    need(cfg["generator_init"] in ("paper", "identity"),
+         f"generator_init must be paper or identity, got {cfg['generator_init']!r}")
+    if cfg["generator_init"] == "identity" and cfg["generator"]:
+        cfg["generator_args"] = {**identity_args(cfg["generator"]), **(cfg["generator_args"] or {})}
+    need(isinstance(cfg["usm_gt"], bool), f"usm_gt must be true or false, got {cfg['usm_gt']!r}")
     need(cfg["scheduler"] in ("cosine", "multistep", "constant"), "scheduler must be cosine, multistep or constant")
     if cfg["scheduler"] == "multistep":
         need(isinstance(cfg["milestones"], (list, tuple)), "multistep scheduler needs milestones (a list)")
@@ -185,13 +209,6 @@ def resolve_config(method: dict) -> dict:
         need(cfg["discriminator"] in ("vgg", "unet"), "discriminator must be vgg or unet")
     pl = cfg["perceptual_layers"]
     need(pl is None or (isinstance(pl, dict) and pl), "perceptual_layers must be a non-empty mapping or null")
-
-    cfg["ddr"] = _resolve_ddr(cfg, need)
-    if cfg["lr_d"] is None:
-        cfg["lr_d"] = cfg["lr"]
-    if cfg["d_size"] is None:
-        cfg["d_size"] = cfg["size"]
-    return cfg
 
 
 def _resolve_ddr(cfg: dict, need: Callable[[bool, str], None]) -> dict | None:
@@ -221,7 +238,6 @@ def _fingerprint(cfg: dict) -> dict:
 
 def _shapes_digest(*nets: nn.Module | None) -> str:
     """sha256 of the networks' parameter names, shapes and dtypes (their architecture)."""
-    import hashlib
 
     rows = [[i, k, list(v.shape), str(v.dtype)] for i, n in enumerate(nets) if n is not None
             for k, v in n.state_dict().items()]
@@ -408,15 +424,11 @@ def _fmt(v):
 def _build_generator(cfg: dict) -> nn.Module:
     if not cfg["generator"]:
         raise ConfigError("train config: generator is required")
-    from ..archs import build_generator
-
     return build_generator(cfg["generator"], size=cfg["size"], **(cfg["generator_args"] or {}))
 
 
 def discriminator_for(cfg: dict) -> nn.Module:
     """The discriminator a resolved training config trains (also rebuilt for realism scores)."""
-    from ..archs import build_discriminator
-
     return build_discriminator(
         kind=cfg["discriminator"],
         in_channels=6 if cfg["conditional_d"] else 3,
@@ -426,8 +438,6 @@ def discriminator_for(cfg: dict) -> nn.Module:
 
 
 def _build_features(cfg: dict, layers: list[str]) -> nn.Module:
-    from ..archs.vgg import VGGFeatures
-
     return VGGFeatures(layers, before_relu=True, input_norm=True, policy=cfg["pretrained"])
 
 
@@ -508,7 +518,6 @@ class Trainer:
         cfg = self.cfg
         self.G = generator if generator is not None else _build_generator(cfg)
         if cfg["generator_init"] == "identity":
-            from ..archs import start_as_identity
 
             start_as_identity(self.G)
         self.adversarial = cfg["gan"] is not None
@@ -886,7 +895,6 @@ class Trainer:
 
     def _outputs(self, start: int):
         """(CSV log, progress lines / TensorBoard, tqdm bar or None); silent on processes other than 0."""
-        from ..core.progress import interactive
 
         c, iters = self.cfg, self.cfg["iters"]
         if not self.world.main:
