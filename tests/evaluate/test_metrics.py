@@ -350,3 +350,102 @@ def test_weights_env_points_caches_and_restores(tmp_path):
         assert hc.HF_HUB_CACHE == str(wd / "hf" / "hub") and hc.HF_HUB_OFFLINE
         assert du.DEFAULT_CACHE_DIR == str(wd / "torch" / "hub" / "pyiqa")
     assert (os.environ.get("TORCH_HOME"), hc.HF_HUB_CACHE, du.DEFAULT_CACHE_DIR) == before
+
+
+# ------------------------------------------------------------ several sets at once
+@pytest.fixture(scope="module")
+def three_methods(tmp_path_factory, images):
+    """Three 'methods' on the same two references (224 px, as above)."""
+    d = tmp_path_factory.mktemp("methods")
+    rng = np.random.default_rng(1)
+    sets = {}
+    for k in range(3):
+        pairs = []
+        for n, _, r in images:
+            ra = np.asarray(Image.open(r)).astype(int)
+            e = np.clip(ra + rng.integers(-20 - 10 * k, 21 + 10 * k, ra.shape), 0, 255).astype(np.uint8)
+            pairs.append((n, _png(d / f"m{k}_{n}.png", e), r))
+        sets[f"m{k}"] = pairs
+    return sets
+
+
+#: feature networks each full-reference metric shares between its targets' references
+SHARED_NETS = {"lpips": 1, "dists": 1, "topiq_fr": 1, "ahiq": 2}
+
+
+@pytest.mark.parametrize("metric", IMAGE_METRICS)
+def test_evaluate_sets_equals_direct_pyiqa_per_metric(built, three_methods, metric, tmp_path):
+    """All methods batched, references shared: each number equals pyiqa's own call
+    on that one image pair (the same metric object, tensors as pyiqa reads them)."""
+    b = built[metric]
+    decodes = []
+    real = M.read_image
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(M, "read_image", lambda p: decodes.append(p) or real(p))
+        dfs, prov = M.evaluate_sets([metric], three_methods, built={metric: b}, batch_size=2,
+                                    nr_cache=tmp_path / "nr.json", reference_nr=True, progress=False)
+    assert sorted(dfs) == ["m0", "m1", "m2"]
+    for key, pairs in three_methods.items():
+        df = dfs[key]
+        assert list(df["image"]) == [n for n, _, _ in pairs]
+        for (n, e, r), got in zip(pairs, df[metric]):
+            x = M.to_tensor(M.read_image(e))[None]
+            with torch.no_grad():
+                if b.info.mode == "FR":
+                    want = float(b.model(x, M.to_tensor(M.read_image(r))[None]))
+                else:
+                    want = float(b.model(x))
+            assert got == pytest.approx(want, rel=1e-4, abs=1e-5), (metric, key, n)
+        if b.info.mode == "NR":  # the raw row: scored once, the same for every method
+            np.testing.assert_array_equal(df[metric + "_ref"], dfs["m0"][metric + "_ref"])
+    assert len(decodes) == len(set(decodes)) == 8  # 6 targets and 2 shared references, once each
+    if b.info.mode == "NR":
+        assert prov["images_scored"][metric] == 8  # each raw image scored once for all methods
+    if metric in SHARED_NETS:
+        # the feature network was asked for 6 target rows + 6 reference rows and computed 6 + 2
+        k = SHARED_NETS[metric]
+        assert prov["shared_features"][metric] == {"rows": 12 * k, "computed": 8 * k}
+    if metric == "clipiqa":  # the ten prompts encoded once, not once per batch
+        assert prov["shared_features"]["clipiqa"]["computed"] == 1
+
+
+def test_shared_reference_branch_runs_once_per_reference(built, three_methods, monkeypatch):
+    """Count the rows the real LPIPS AlexNet sees: 6 targets + 2 references, not 12."""
+    from pyiqa.archs import lpips_arch
+
+    seen = []
+    real = lpips_arch.alexnet.forward
+    monkeypatch.setattr(lpips_arch.alexnet, "forward", lambda self, x: seen.append(x.shape[0]) or real(self, x))
+    M.evaluate_sets(["lpips"], three_methods, built={"lpips": built["lpips"]}, batch_size=3, progress=False)
+    assert sum(seen) == 8
+    seen.clear()
+    M.evaluate_sets(["lpips"], three_methods, built={"lpips": built["lpips"]}, batch_size=3,
+                    share_features=False, progress=False)
+    assert sum(seen) == 12  # the plain pyiqa call: one reference branch per pair
+    assert "forward" not in vars(built["lpips"].model.net.net)  # the wrapper is gone afterwards
+
+
+def test_row_memo_dedupes_and_keeps_references():
+    calls = []
+
+    def feats(x):
+        calls.append(x.shape[0])
+        return [x * 2, x.sum((1, 2, 3))]
+
+    memo = M.RowMemo(feats)
+    r0, r1 = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)
+    t = torch.rand(3, 3, 4, 4)
+    out = memo(torch.cat([r0, r0, r0]))
+    assert calls == [1] and torch.equal(out[0], torch.cat([r0, r0, r0]) * 2)
+    assert memo(t)[0].shape == (3, 3, 4, 4)  # distinct targets: computed, not remembered
+    assert calls == [1, 3]
+    out = memo(torch.cat([r0, r1, r1]))  # r0 remembered, r1 computed once
+    assert calls == [1, 3, 1]
+    torch.testing.assert_close(out[1], torch.cat([r0, r1, r1]).sum((1, 2, 3)))
+    memo(torch.cat([r1, r1]))
+    assert calls == [1, 3, 1] and (memo.rows, memo.computed) == (3 + 3 + 3 + 2, 1 + 3 + 1)
+
+
+def test_evaluate_sets_rejects_repeated_names(images):
+    with pytest.raises(M.ConfigError, match="repeat within set 'a'"):
+        M.evaluate_sets(["psnr"], {"a": [images[0], images[0]]}, progress=False)

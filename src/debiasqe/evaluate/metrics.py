@@ -34,7 +34,7 @@ import json
 import math
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -319,6 +319,154 @@ def _weights_id(b: BuiltMetric) -> str:
     return b.status + ":" + ",".join(f"{k}={v[:16]}" for k, v in sorted(b.weights.items()))
 
 
+# ------------------------------------------------------------------ shared work
+def _tree_map(fn, out):
+    """Apply ``fn`` to every tensor of a (nested) list/tuple/namedtuple output."""
+    if isinstance(out, (list, tuple)):
+        items = [_tree_map(fn, o) for o in out]
+        return type(out)(*items) if hasattr(out, "_fields") else type(out)(items)
+    return fn(out)
+
+
+def _tree_cat(parts):
+    import torch
+    first = parts[0]
+    if isinstance(first, (list, tuple)):
+        items = [_tree_cat([p[k] for p in parts]) for k in range(len(first))]
+        return type(first)(*items) if hasattr(first, "_fields") else type(first)(items)
+    return torch.cat(parts, 0)
+
+
+class RowMemo:
+    """A per-sample feature function (batch-first input and outputs) that
+    computes each distinct input row once.
+
+    Rows equal to another row of the same call, or to a row remembered from
+    an earlier call, are not recomputed: their features are copied. A call
+    that shares rows (a reference batch: the same raw image behind several
+    targets) or has a single row leaves its rows in memory (the ``keep``
+    most recent), so a reference whose targets continue in the next batch is
+    not computed again; a batch of distinct targets changes nothing. Rows are
+    matched by exact equality, so a copied feature is the one the network
+    gives for that row (up to batch-size rounding of the kernels).
+    ``rows``/``computed`` count the rows asked for and the rows computed.
+    """
+
+    def __init__(self, fn, keep: int = 2):
+        self.fn, self.keep = fn, keep
+        self.memo: list[tuple[object, object]] = []   # (row tensor, its features), most recent last
+        self.rows = self.computed = 0
+
+    def _match(self, x):
+        """Per row: ('memo', i) or ('new', j); the input rows to compute."""
+        import torch
+        src, new = [], []
+        for i in range(x.shape[0]):
+            row = x[i:i + 1]
+            hit = next((("memo", m) for m, (key, _) in enumerate(self.memo)
+                        if key.shape == row.shape and torch.equal(key, row)), None)
+            if hit is None:
+                hit = next((("new", j) for j, r in enumerate(new) if torch.equal(x[r:r + 1], row)), None)
+            if hit is None:
+                hit = ("new", len(new))
+                new.append(i)
+            src.append(hit)
+        return src, new
+
+    def __call__(self, x, *a, **k):
+        import torch
+        if a or k or not torch.is_tensor(x) or x.dim() < 1:
+            return self.fn(x, *a, **k)
+        src, new = self._match(x)
+        self.rows += x.shape[0]
+        self.computed += len(new)
+        if len(new) == x.shape[0]:
+            out = self.fn(x)  # all rows distinct and unseen: the plain call
+        else:
+            out = self.fn(x[new]) if new else None
+        rows_new = [_tree_map(lambda t, j=j: t[j:j + 1], out) for j in range(len(new))]
+        used = {j for kind, j in src if kind == "memo"}
+        if used or len(new) < x.shape[0] or x.shape[0] == 1:
+            fresh = [(x[i:i + 1].clone(), _tree_map(torch.clone, f)) for i, f in zip(new, rows_new)]
+            kept = ([m for j, m in enumerate(self.memo) if j not in used]
+                    + [self.memo[j] for j in sorted(used)] + fresh)
+            memo_before, self.memo = self.memo, kept[-self.keep:] if self.keep else []
+        else:
+            memo_before = self.memo
+        if len(new) == x.shape[0]:
+            return out
+        parts = [rows_new[j] if kind == "new" else memo_before[j][1] for kind, j in src]
+        return parts[0] if len(parts) == 1 else _tree_cat(parts)
+
+
+class _ConstantMemo:
+    """A function of a constant input (CLIP's prompt tokens): computed once."""
+
+    def __init__(self, fn):
+        self.fn, self.key, self.value = fn, None, None
+        self.rows = self.computed = 0  # calls, computations
+
+    def __call__(self, x):
+        import torch
+        self.rows += 1
+        if self.key is None or self.key.shape != x.shape or not torch.equal(self.key, x):
+            self.key, self.value = x.clone(), self.fn(x)
+            self.computed += 1
+        return self.value
+
+
+def _feature_extractors(name: str, model) -> list[tuple[object, str]]:
+    """(object, method name) of the per-sample networks that a full-reference
+    metric runs on its target and its reference alike (pyiqa's own modules)."""
+    net = getattr(model, "net", None)
+    if net is None:
+        return []
+    if name.startswith("lpips"):
+        return [(net.net, "forward")]              # LPIPS: self.net.forward(in0), (in1)
+    if name == "dists":
+        return [(net, "forward_once")]             # DISTS: self.forward_once(x), (y)
+    if name.startswith("topiq_fr") and not isinstance(getattr(net, "semantic_model", []), list):
+        return [(net.semantic_model, "forward")]   # TOPIQ-FR (timm CNN): semantic_model(x), (y)
+    if name == "ahiq":
+        return [(net, "get_vit_feature"), (net, "get_resnet_feature")]
+    return []
+
+
+def _constant_inputs(model) -> list[tuple[object, str]]:
+    """CLIP-IQA encodes its fixed prompts on every call: once is enough."""
+    clip = getattr(getattr(model, "net", None), "clip_model", None)
+    if isinstance(clip, list) and clip and hasattr(clip[0], "encode_text"):
+        return [(clip[0], "encode_text")]
+    return []
+
+
+@contextlib.contextmanager
+def shared_features(built: dict, keep: int = 2) -> Iterator[dict]:
+    """Within the block, the full-reference metrics of ``built`` compute the
+    features of an input row once however many targets share it
+    (:class:`RowMemo`), and CLIP-IQA its prompt features once. pyiqa's
+    forward code runs unchanged around them. Yields {metric: [memo, ...]}."""
+    patched, memos = [], {}
+    for name, b in built.items():
+        if b.model is None:
+            continue
+        wraps = [(o, a, RowMemo) for o, a in _feature_extractors(name, b.model)] if b.info.mode == "FR" else []
+        wraps += [(o, a, _ConstantMemo) for o, a in _constant_inputs(b.model)]
+        for obj, attr, kind in wraps:
+            memo = RowMemo(getattr(obj, attr), keep) if kind is RowMemo else kind(getattr(obj, attr))
+            patched.append((obj, attr, attr in vars(obj), vars(obj).get(attr)))
+            setattr(obj, attr, memo)
+            memos.setdefault(name, []).append(memo)
+    try:
+        yield memos
+    finally:
+        for obj, attr, had, old in reversed(patched):
+            if had:
+                setattr(obj, attr, old)
+            else:
+                delattr(obj, attr)
+
+
 # ------------------------------------------------------------------ evaluation
 def _scores(out, n: int, name: str, files) -> list[float]:
     import torch
@@ -329,20 +477,217 @@ def _scores(out, n: int, name: str, files) -> list[float]:
     return [float(v) for v in t]
 
 
+class _Decoded:
+    """Each image file decoded once per evaluation, freed after its last batch."""
+
+    def __init__(self):
+        self.images: dict[str, np.ndarray] = {}
+        self.uses: dict[str, int] = defaultdict(int)
+
+    def get(self, p: str) -> np.ndarray:
+        if p not in self.images:
+            self.images[p] = read_image(p)
+        return self.images[p]
+
+    def size(self, p: str) -> tuple[int, int]:
+        """(height, width) from the header where Pillow reads it, else by decoding."""
+        from PIL import Image
+        try:
+            with Image.open(p) as im:
+                return im.size[::-1]
+        except Exception:  # noqa: BLE001 - .npy/.tiff/odd files: decode
+            return self.get(p).shape[:2]
+
+    def plan(self, batches) -> None:
+        for batch in batches:
+            for _, e, r in batch:
+                for p in (e, r) if r is not None else (e,):
+                    self.uses[p] += 1
+
+    def release(self, batch) -> None:
+        for _, e, r in batch:
+            for p in (e, r) if r is not None else (e,):
+                self.uses[p] -= 1
+                if self.uses[p] <= 0:
+                    self.images.pop(p, None)
+
+
+@dataclass
+class _Run:
+    """The state of one evaluate_images call."""
+    names: list
+    built: dict
+    cache: NRCache
+    reference_nr: bool
+    rows: dict
+    wid: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=lambda: defaultdict(int))
+    seconds: dict = field(default_factory=lambda: defaultdict(float))
+
+    def __post_init__(self):
+        self.wid = {m: _weights_id(b) for m, b in self.built.items()}
+
+    @property
+    def need_ref(self) -> bool:
+        return self.reference_nr or any(self.built[m].info.mode == "FR" and self.built[m].model is not None
+                                        for m in self.names)
+
+
+def _check_pairs(pairs, need_ref: bool) -> None:
+    if not pairs:
+        raise ConfigError("evaluate_images: no image pairs given")
+    for n, e, r in pairs:
+        if not Path(e).is_file():
+            raise BadImageError(f"{e}: image file not found (image {n})")
+        if r is not None and not Path(r).is_file():
+            raise BadImageError(f"{r}: reference image file not found (image {n})")
+        if need_ref and r is None:
+            raise ConfigError(f"image {n} ({e}): full-reference metrics or reference_nr "
+                              f"need a reference image, got none")
+
+
+def _prefill(run: _Run, pairs) -> list:
+    """NaN for unavailable metrics, cached NR scores; returns the pairs still to score."""
+    todo = []
+    for n, e, r in pairs:
+        need = False
+        for m in run.names:
+            b = run.built[m]
+            cols = [(m, e)] + ([(m + "_ref", r)] if run.reference_nr and b.info.mode == "NR" else [])
+            if b.model is None:
+                run.rows[n].update({c: float("nan") for c, _ in cols})
+            elif b.info.mode != "NR":
+                need = True
+            else:
+                for col, p in cols:
+                    v = run.cache.get(NRCache.key(m, run.wid[m], p))
+                    if v is None:
+                        need = True
+                    else:
+                        run.rows[n][col] = v
+        if need:
+            todo.append((n, e, r))
+    return todo
+
+
+def _plan_batches(todo, need_ref: bool, batch_size: int, images: _Decoded) -> list[list]:
+    """Batches of equal-size pairs; pairs of one reference next to each other,
+    so its features are computed once (:func:`shared_features`)."""
+    groups: dict[tuple, list] = defaultdict(list)
+    for n, e, r in todo:
+        se = images.size(e)
+        if need_ref:
+            sr = images.size(r)
+            if tuple(se) != tuple(sr):
+                raise BadImageError(f"{e}: size {se[1]}x{se[0]} differs from its reference "
+                                    f"{r} ({sr[1]}x{sr[0]})")
+        groups[tuple(se)].append((n, e, r))
+    for g in groups.values():
+        g.sort(key=lambda t: "" if t[2] is None else str(t[2]))  # stable: set order kept per reference
+    batches = [g[i:i + batch_size] for g in groups.values() for i in range(0, len(g), batch_size)]
+    images.plan(batches)
+    return batches
+
+
+def _batch_tensors(batch, images: _Decoded, need_ref: bool, device):
+    import torch
+    imgs = [images.get(e) for _, e, _ in batch]
+    x = torch.stack([to_tensor(i) for i in imgs]).to(device)
+    if not need_ref:
+        return x, None
+    refs = [images.get(r) for _, _, r in batch]
+    for (n, e, r), a, b_ in zip(batch, imgs, refs):
+        if a.shape != b_.shape:
+            raise BadImageError(f"{e}: size {a.shape[1]}x{a.shape[0]} differs from "
+                                f"its reference {r} ({b_.shape[1]}x{b_.shape[0]})")
+    return x, torch.stack([to_tensor(i) for i in refs]).to(device)
+
+
+def _score_nr(run: _Run, m: str, batch, tgt, col: str, paths) -> None:
+    """NR scores of the rows not known yet, each distinct image once."""
+    keys = [NRCache.key(m, run.wid[m], p) for p in paths]
+    todo = []
+    for i, (n, _, _) in enumerate(batch):
+        if col in run.rows[n]:
+            continue
+        v = run.cache.data.get(keys[i])  # scored earlier in this call
+        if v is not None:
+            run.rows[n][col] = float("nan") if v == "nan" else float(v)
+        else:
+            todo.append(i)
+    first: dict[str, int] = {}
+    for i in todo:
+        first.setdefault(keys[i], i)
+    uniq = list(first.values())
+    if not uniq:
+        return
+    vals = _scores(run.built[m].model(tgt[uniq]), len(uniq), m, [paths[i] for i in uniq])
+    run.counts[m] += len(uniq)
+    got = {keys[i]: v for i, v in zip(uniq, vals)}
+    for i in todo:
+        run.rows[batch[i][0]][col] = got[keys[i]]
+        run.cache.put(keys[i], got[keys[i]])
+
+
+def _score_batch(run: _Run, batch, x, y) -> None:
+    import time
+    files = [e for _, e, _ in batch]
+    for m in run.names:
+        b = run.built[m]
+        if b.model is None:
+            continue
+        t0 = time.perf_counter()
+        try:
+            if b.info.mode == "FR":
+                for (n, _, _), v in zip(batch, _scores(b.model(x, y), len(batch), m, files)):
+                    run.rows[n][m] = v
+                run.counts[m] += len(batch)
+                continue
+            _score_nr(run, m, batch, x, m, files)
+            if run.reference_nr:
+                _score_nr(run, m, batch, y, m + "_ref", [r for _, _, r in batch])
+        except DebiasqeError:
+            raise
+        except Exception as ex:  # noqa: BLE001 - name the metric and file
+            more = f" (+{len(files) - 1} more)" if len(files) > 1 else ""
+            raise DebiasqeError(f"metric {m} failed on {files[0]}{more}: {type(ex).__name__}: {ex}") from ex
+        finally:
+            run.seconds[m] += time.perf_counter() - t0
+
+
+def _provenance(run: _Run, memos: dict, n_images: int, **settings) -> dict:
+    import pyiqa
+    import torch
+    return base_record(
+        stage="evaluate", pyiqa=pyiqa.__version__, torch=torch.__version__, **settings,
+        n_images=n_images, metrics={m: run.built[m].record() for m in run.names},
+        images_scored=dict(run.counts), seconds={m: round(v, 3) for m, v in run.seconds.items()},
+        nr_cache={"path": str(run.cache.path) if run.cache.path else None,
+                  "hits": run.cache.hits, "misses": run.cache.misses},
+        shared_features={m: {"rows": sum(x.rows for x in ms),
+                             "computed": sum(x.computed for x in ms)} for m, ms in memos.items()},
+    )
+
+
 def evaluate_images(metric_names: Sequence[str], pairs: Sequence[tuple[str, str, str | None]],
                     device="cpu", batch_size: int = 8, pretrained_policy: str = "auto",
                     weights_dir=mw.DEFAULT_WEIGHTS_DIR, nr_cache=None,
                     metric_options: dict | None = None, reference_nr: bool = False,
-                    seed: int = 0, progress: bool = True, built: dict | None = None):
+                    seed: int = 0, progress: bool = True, built: dict | None = None,
+                    share_features: bool = True):
     """Score every (name, enhanced_path, reference_path) pair with every metric.
 
     Each image is decoded once per call and fed to all metrics as RGB float
     [0, 1] tensors, called as (target, reference); pairs of equal size are
-    batched. No-reference scores go through ``nr_cache`` (a path or an
-    :class:`NRCache`), so images already scored - typically the raw
-    references, shared by every method - are not scored again.
+    batched, pairs of one reference next to each other. No-reference scores
+    go through ``nr_cache`` (a path or an :class:`NRCache`), so images
+    already scored - typically the raw references, shared by every method -
+    are not scored again, and an image met twice in the call is scored once.
     ``reference_nr=True`` adds ``<metric>_ref`` columns: NR scores of the
-    references (from the cache after the first method).
+    references. With ``share_features``, full-reference metrics compute a
+    shared reference's features once and CLIP-IQA its prompts once
+    (:func:`shared_features`); several methods or levels are best scored in
+    one call (:func:`evaluate_sets`).
 
     Returns (DataFrame one row per image, provenance dict).
     """
@@ -353,152 +698,58 @@ def evaluate_images(metric_names: Sequence[str], pairs: Sequence[tuple[str, str,
     names = [m for m in metric_names if m not in SET_LEVEL]
     for m in metric_names:
         metric_info(m)  # validates the id
-    cache = nr_cache if isinstance(nr_cache, NRCache) else NRCache(nr_cache)
     metric_options = metric_options or {}
     if built is None:
         built = {m: build_metric(m, pretrained_policy, weights_dir, device,
                                  metric_options.get(m), seed) for m in names}
-    if not pairs:
-        raise ConfigError("evaluate_images: no image pairs given")
-    for n, e, r in pairs:
-        if not Path(e).is_file():
-            raise BadImageError(f"{e}: image file not found (image {n})")
-        if r is not None and not Path(r).is_file():
-            raise BadImageError(f"{r}: reference image file not found (image {n})")
-    need_ref = any(built[m].info.mode == "FR" and built[m].model is not None
-                   for m in names) or reference_nr
-    if need_ref:
-        for n, e, r in pairs:
-            if r is None:
-                raise ConfigError(f"image {n} ({e}): full-reference metrics or reference_nr "
-                                  f"need a reference image, got none")
-    wid = {m: _weights_id(b) for m, b in built.items()}
-
-    rows: dict[str, dict] = {n: {"image": n} for n, _, _ in pairs}
-    # Decode lazily in batches of equal-size pairs, once per image.
-    decoded: dict[str, np.ndarray] = {}
-    groups: dict[tuple, list] = defaultdict(list)
-
-    def load(p):
-        if p not in decoded:
-            decoded[p] = read_image(p)
-        return decoded[p]
-
-    # Which NR scores are already cached? Skip decoding for fully-cached pairs.
-    todo_pairs = []
-    for n, e, r in pairs:
-        need = False
-        for m in names:
-            b = built[m]
-            if b.model is None:
-                rows[n][m] = float("nan")
-                if reference_nr and b.info.mode == "NR":
-                    rows[n][m + "_ref"] = float("nan")
-                continue
-            if b.info.mode == "NR":
-                v = cache.get(NRCache.key(m, wid[m], e))
-                if v is None:
-                    need = True
-                else:
-                    rows[n][m] = v
-                if reference_nr:
-                    v = cache.get(NRCache.key(m, wid[m], r))
-                    if v is None:
-                        need = True
-                    else:
-                        rows[n][m + "_ref"] = v
-            else:
-                need = True
-        if need:
-            todo_pairs.append((n, e, r))
-
-    # Size grouping needs headers only; decode happens per batch.
-    def size_of(p):
-        from PIL import Image
-        try:
-            with Image.open(p) as im:
-                return im.size[::-1]
-        except Exception:  # noqa: BLE001 - .npy/.tiff/odd files: decode
-            return load(p).shape[:2]
-
-    for n, e, r in todo_pairs:
-        se = size_of(e)
-        if need_ref and r is not None:
-            sr = size_of(r)
-            if tuple(se) != tuple(sr):
-                raise BadImageError(f"{e}: size {se[1]}x{se[0]} differs from its reference "
-                                    f"{r} ({sr[1]}x{sr[0]})")
-        groups[tuple(se)].append((n, e, r))
-
-    batches = [g[i:i + batch_size] for g in groups.values() for i in range(0, len(g), batch_size)]
-    counts = defaultdict(int)
-    seconds = defaultdict(float)
-    import time
-    with torch.no_grad():
+    cache = nr_cache if isinstance(nr_cache, NRCache) else NRCache(nr_cache)
+    run = _Run(names, built, cache, reference_nr, {n: {"image": n} for n, _, _ in pairs})
+    _check_pairs(pairs, run.need_ref)
+    images = _Decoded()
+    batches = _plan_batches(_prefill(run, pairs), run.need_ref, batch_size, images)
+    shared = shared_features({m: built[m] for m in names}) if share_features else contextlib.nullcontext({})
+    with torch.no_grad(), shared as memos:
         for batch in track(batches, desc="metrics", unit="batch", bar=progress):
-            imgs = [load(e) for _, e, _ in batch]
-            x = torch.stack([to_tensor(i) for i in imgs]).to(device)
-            y = None
-            if need_ref:
-                refs = [load(r) for _, _, r in batch]
-                for (n, e, r), a, b_ in zip(batch, imgs, refs):
-                    if a.shape != b_.shape:
-                        raise BadImageError(f"{e}: size {a.shape[1]}x{a.shape[0]} differs from "
-                                            f"its reference {r} ({b_.shape[1]}x{b_.shape[0]})")
-                y = torch.stack([to_tensor(i) for i in refs]).to(device)
-            files = [e for _, e, _ in batch]
-            for m in names:
-                b = built[m]
-                if b.model is None:
-                    continue
-                t0 = time.perf_counter()
-                try:
-                    if b.info.mode == "FR":
-                        vals = _scores(b.model(x, y), len(batch), m, files)
-                        counts[m] += len(batch)
-                        for (n, _, _), v in zip(batch, vals):
-                            rows[n][m] = v
-                        continue
-                    for tgt, col, paths in ((x, m, files),) + (
-                            ((y, m + "_ref", [r for _, _, r in batch]),) if reference_nr else ()):
-                        keys = [NRCache.key(m, wid[m], p) for p in paths]
-                        idx = [i for i, (n, _, _) in enumerate(batch) if col not in rows[n]]
-                        if not idx:
-                            continue
-                        vals = _scores(b.model(tgt[idx]), len(idx), m, [paths[i] for i in idx])
-                        counts[m] += len(idx)
-                        for i, v in zip(idx, vals):
-                            rows[batch[i][0]][col] = v
-                            cache.put(keys[i], v)
-                except DebiasqeError:
-                    raise
-                except Exception as ex:  # noqa: BLE001 - name the metric and file
-                    raise DebiasqeError(f"metric {m} failed on {files[0]}"
-                                        f"{' (+%d more)' % (len(files) - 1) if len(files) > 1 else ''}: "
-                                        f"{type(ex).__name__}: {ex}") from ex
-                finally:
-                    seconds[m] += time.perf_counter() - t0
-            for _, e, r in batch:  # each image decoded once; free as we go
-                decoded.pop(e, None)
-                if r is not None:
-                    decoded.pop(r, None)
+            x, y = _batch_tensors(batch, images, run.need_ref, device)
+            _score_batch(run, batch, x, y)
+            images.release(batch)
     cache.save()
-
     cols = ["image"] + names + ([m + "_ref" for m in names if built[m].info.mode == "NR"]
                                 if reference_nr else [])
-    df = pd.DataFrame([rows[n] for n, _, _ in pairs]).reindex(columns=cols)
-    import pyiqa
-    prov = base_record(
-        stage="evaluate", pyiqa=pyiqa.__version__, torch=torch.__version__,
-        pretrained_policy=pretrained_policy, weights_dir=str(weights_dir), device=str(device),
-        batch_size=batch_size, seed=seed, n_images=len(pairs),
-        metrics={m: built[m].record() for m in names},
-        metric_options=metric_options, images_scored=dict(counts),
-        seconds={m: round(v, 3) for m, v in seconds.items()},
-        nr_cache={"path": str(cache.path) if cache.path else None,
-                  "hits": cache.hits, "misses": cache.misses},
-    )
+    df = pd.DataFrame([run.rows[n] for n, _, _ in pairs]).reindex(columns=cols)
+    prov = _provenance(run, memos, len(pairs), pretrained_policy=pretrained_policy,
+                       weights_dir=str(weights_dir), device=str(device), batch_size=batch_size,
+                       seed=seed, metric_options=metric_options)
     return df, prov
+
+
+def evaluate_sets(metric_names: Sequence[str], sets: dict, **kw):
+    """:func:`evaluate_images` for several sets of pairs at once (methods,
+    codecs, levels...) that share reference images: every set's images go
+    through each metric in the same batches; each file is decoded once, a
+    shared reference's full-reference features are computed once and its
+    no-reference scores once, for all sets.
+
+    ``sets``: {key: [(name, enhanced, reference), ...]}. Returns
+    ({key: DataFrame}, provenance); each DataFrame is what
+    :func:`evaluate_images` gives for that set alone.
+    """
+    flat, owner = [], []
+    for key, pairs in sets.items():
+        names = [n for n, _, _ in pairs]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"evaluate_sets: image names repeat within set {key!r}")
+        for n, e, r in pairs:
+            flat.append((f"{key}/{n}", e, r))
+            owner.append((key, n))
+    if len({f[0] for f in flat}) != len(flat):
+        raise ConfigError("evaluate_sets: set keys are ambiguous (key/name collides)")
+    df, prov = evaluate_images(metric_names, flat, **kw)
+    df["image"] = [n for _, n in owner]
+    keys = [k for k, _ in owner]
+    out = {key: df[[k == key for k in keys]].reset_index(drop=True) for key in sets}
+    prov["n_images"] = {str(k): len(v) for k, v in sets.items()}
+    return out, prov
 
 
 def write_metrics_csv(df, path: str | os.PathLike, provenance: dict | None = None,

@@ -10,8 +10,10 @@ For each level it writes
   VGG-feature MAE of raw vs compressed and enhanced vs compressed on seeded
   random patches (Fig. 6).
 
-Metric networks are built once per job and every image is decoded once for
-all metrics. Inception statistics are cached per image set under
+Metric networks are built once per job, and every level's images are scored
+in one :func:`~debiasqe.evaluate.metrics.evaluate_sets` call: each image is
+decoded once for all metrics, and a raw image's full-reference features are
+computed once for every level (the LPIPS triangle sides in a second call). Inception statistics are cached per image set under
 ``features/{dataset}/``: the raw and compressed sets are computed by the
 ``comp`` job, which every other method's job waits for, so each set costs one
 Inception pass. The ``comp`` job also scores the raw images with the
@@ -86,69 +88,108 @@ def evaluate_levels(method: str, dataset: str, levels: dict[str, Sequence[LevelP
 def _evaluate(method, dataset, levels, raw_dir, metrics, features_dir, weights_dir, policy, device,
               batch, fid_patch, disparity_patch, disparity_patches, seed, progress, fid_protocol) -> None:
     from . import metrics as mt
-    from .disparity import disparity
 
     image_metrics = [m for m in metrics if m not in mt.SET_LEVEL]
     built = {m: mt.build_metric(m, policy, weights_dir, device, None, seed) for m in image_metrics}
-    lpips = built.get("lpips")
-    fid_net = None
+    fid = None
     if "fid" in metrics:
         from .fid import inception_for_policy
 
-        fid_net, fid_record = inception_for_policy(policy, weights_dir, device)
+        fid = inception_for_policy(policy, weights_dir, device)
     wants_disparity = any(lp.disparity_csv is not None for lps in levels.values() for lp in lps)
     vgg = _vgg_features(policy, device) if wants_disparity else None
-
-    for codec, lp in ((c, lp) for c, lps in levels.items() for lp in lps):
-        names = _pngs(lp.enh_dir)
-        for n in names:
-            for folder in (raw_dir, lp.comp_dir):
-                if not (folder / n).is_file():
-                    raise BadImageError(f"{folder / n}: missing (needed to evaluate {lp.enh_dir / n})")
-        pairs = [(Path(n).stem, str(lp.enh_dir / n), str(raw_dir / n)) for n in names]
-        df, prov = mt.evaluate_images(image_metrics, pairs, device=device, batch_size=batch,
-                                      pretrained_policy=policy, weights_dir=weights_dir, built=built,
-                                      reference_nr=method == IDENTITY, seed=seed, progress=progress)
+    todo = [(codec, lp, _level_names(lp, raw_dir)) for codec, lps in levels.items() for lp in lps]
+    opts = dict(device=device, batch_size=batch, built=built, seed=seed)
+    # Every level's images in one call: the raw references are shared by all of them.
+    dfs, prov = mt.evaluate_sets(image_metrics, {(c, lp.level): _pairs(names, lp.enh_dir, raw_dir)
+                                                 for c, lp, names in todo},
+                                 pretrained_policy=policy, weights_dir=weights_dir,
+                                 reference_nr=method == IDENTITY, progress=progress, **opts)
+    lpips = _lpips_sides(built.get("lpips"), todo, raw_dir, opts)
+    for codec, lp, names in todo:
+        df = dfs[(codec, lp.level)]
+        level_prov = {**prov, "n_images": len(names), "evaluated_together": len(todo)}
         domains = []
-        if fid_net is not None:
-            from .fid import domain_fids
-
-            tag = f"{codec}-{lp.level}"
-            fd = domain_fids([raw_dir / n for n in names], [lp.comp_dir / n for n in names],
-                             [lp.enh_dir / n for n in names], features_dir, fid_net, fid_record,
-                             patch=fid_patch, set_names=("raw", f"comp-{tag}", f"enh-{method}-{tag}"),
-                             device=device, protocol=fid_protocol)
-            domains.append({"metric": "fid", "S_CR": fd["S_CR"], "S_CE": fd["S_CE"], "S_RE": fd["S_RE"],
-                            "deviation_pct": _deviation_or_nan(fd["S_CR"], fd["S_CE"], fd["S_RE"]), "patches": fd["n_patches"],
-                            "protocol": fd["protocol"], "patch": fd["patch"], "weights": fid_record})
+        if fid is not None:
+            domains.append(_fid_domain(method, codec, lp, names, raw_dir, features_dir, fid, fid_patch,
+                                       device, fid_protocol))
             df["fid"] = float("nan")  # set-level: only in the mean row (write_metrics_csv)
-            prov["fid"] = {"weights": fid_record, "protocol": fid_protocol, "patch": fd["patch"],
-                           "n_patches": fd["n_patches"]}
-        if lpips is not None and lpips.model is not None:
-            # S_RE is the method's LPIPS; S_CE and S_CR need the compressed image as reference.
-            to_comp, _ = mt.evaluate_images(["lpips"], [(Path(n).stem, str(lp.enh_dir / n), str(lp.comp_dir / n))
-                                                        for n in names], device=device, batch_size=batch,
-                                            built={"lpips": lpips}, progress=False)
-            comp_raw, _ = mt.evaluate_images(["lpips"], [(Path(n).stem, str(lp.comp_dir / n), str(raw_dir / n))
-                                                         for n in names], device=device, batch_size=batch,
-                                             built={"lpips": lpips}, progress=False)
-            s_cr, s_ce, s_re = (float(comp_raw["lpips"].mean()), float(to_comp["lpips"].mean()),
-                                float(df["lpips"].mean()))
-            domains.append({"metric": "lpips", "S_CR": s_cr, "S_CE": s_ce, "S_RE": s_re,
-                            "deviation_pct": _deviation_or_nan(s_cr, s_ce, s_re), "weights": lpips.weights})
-        set_level = {"fid": domains[0]["S_RE"]} if fid_net is not None else None
+            level_prov["fid"] = {k: domains[-1][k] for k in ("weights", "protocol", "patch")}
+            level_prov["fid"]["n_patches"] = domains[-1]["patches"]
+        if lpips is not None:
+            domains.append(_lpips_domain(built["lpips"], lpips, codec, lp, df))
+        set_level = {"fid": domains[0]["S_RE"]} if fid is not None else None
         mt.write_metrics_csv(df, lp.metrics_csv, base_record(method=method, dataset=dataset, codec=codec,
-                                                             level=lp.level, seed=seed, evaluation=prov),
+                                                             level=lp.level, seed=seed, evaluation=level_prov),
                              set_level=set_level)
         write_text(lp.domains_json, json.dumps(domains, indent=2, default=str) + "\n")
-        if lp.disparity_csv is None:
-            continue
-        triples = [(Path(n).stem, raw_dir / n, lp.comp_dir / n, lp.enh_dir / n) for n in names]
-        dis = disparity(triples, patch=min(disparity_patch, *_min_side(raw_dir, names)),
-                        patches_per_image=max(1, disparity_patches // len(names)), seed=seed,
-                        feature_fn=vgg, device=device, batch_size=batch)
-        with atomic_open(lp.disparity_csv, "w", newline="") as fh:
-            dis.to_csv(fh, index=False, float_format="%.6g")
+        if lp.disparity_csv is not None:
+            _write_disparity(lp, names, raw_dir, vgg, disparity_patch, disparity_patches, seed, device, batch)
+
+
+def _level_names(lp: LevelPaths, raw_dir: Path) -> list[str]:
+    """The level's enhanced PNGs, each with its raw and compressed counterpart."""
+    names = _pngs(lp.enh_dir)
+    for n in names:
+        for folder in (raw_dir, lp.comp_dir):
+            if not (folder / n).is_file():
+                raise BadImageError(f"{folder / n}: missing (needed to evaluate {lp.enh_dir / n})")
+    return names
+
+
+def _pairs(names: list[str], target_dir: Path, ref_dir: Path) -> list[tuple[str, str, str]]:
+    return [(Path(n).stem, str(target_dir / n), str(ref_dir / n)) for n in names]
+
+
+def _fid_domain(method, codec, lp, names, raw_dir, features_dir, fid, patch, device, protocol) -> dict:
+    """The FID triangle of one level; raw and compressed set statistics are shared (cached)."""
+    from .fid import domain_fids
+
+    net, record = fid
+    tag = f"{codec}-{lp.level}"
+    fd = domain_fids([raw_dir / n for n in names], [lp.comp_dir / n for n in names],
+                     [lp.enh_dir / n for n in names], features_dir, net, record,
+                     patch=patch, set_names=("raw", f"comp-{tag}", f"enh-{method}-{tag}"),
+                     device=device, protocol=protocol)
+    return {"metric": "fid", "S_CR": fd["S_CR"], "S_CE": fd["S_CE"], "S_RE": fd["S_RE"],
+            "deviation_pct": _deviation_or_nan(fd["S_CR"], fd["S_CE"], fd["S_RE"]), "patches": fd["n_patches"],
+            "protocol": fd["protocol"], "patch": fd["patch"], "weights": record}
+
+
+def _lpips_sides(lpips, todo, raw_dir: Path, opts: dict):
+    """LPIPS of enhanced vs compressed (S_CE) and compressed vs raw (S_CR) for
+    every level, in one call; None without a usable LPIPS."""
+    from . import metrics as mt
+
+    if lpips is None or lpips.model is None:
+        return None
+    sets = {}
+    for c, lp, names in todo:
+        sets[(c, lp.level, "CE")] = _pairs(names, lp.enh_dir, lp.comp_dir)
+        sets[(c, lp.level, "CR")] = _pairs(names, lp.comp_dir, raw_dir)
+    dfs, _ = mt.evaluate_sets(["lpips"], sets, **{**opts, "built": {"lpips": lpips}}, progress=False)
+    return dfs
+
+
+def _lpips_domain(lpips, sides: dict, codec: str, lp: LevelPaths, df) -> dict:
+    """The LPIPS triangle: S_RE is the method's LPIPS (``df``), the other sides from ``sides``."""
+    s_cr = float(sides[(codec, lp.level, "CR")]["lpips"].mean())
+    s_ce = float(sides[(codec, lp.level, "CE")]["lpips"].mean())
+    s_re = float(df["lpips"].mean())
+    return {"metric": "lpips", "S_CR": s_cr, "S_CE": s_ce, "S_RE": s_re,
+            "deviation_pct": _deviation_or_nan(s_cr, s_ce, s_re), "weights": lpips.weights}
+
+
+def _write_disparity(lp, names, raw_dir, vgg, patch, patches, seed, device, batch) -> None:
+    """Fig. 6's pixel and VGG-feature MAE at the headline level."""
+    from .disparity import disparity
+
+    triples = [(Path(n).stem, raw_dir / n, lp.comp_dir / n, lp.enh_dir / n) for n in names]
+    dis = disparity(triples, patch=min(patch, *_min_side(raw_dir, names)),
+                    patches_per_image=max(1, patches // len(names)), seed=seed,
+                    feature_fn=vgg, device=device, batch_size=batch)
+    with atomic_open(lp.disparity_csv, "w", newline="") as fh:
+        dis.to_csv(fh, index=False, float_format="%.6g")
 
 
 def _deviation_or_nan(s_cr: float, s_ce: float, s_re: float) -> float:
