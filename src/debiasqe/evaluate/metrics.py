@@ -25,6 +25,11 @@ hard-codes as pretrained (timm ``pretrained=True``, torchvision
 ``weights='IMAGENET1K_V1'``, CLIP) are built without weights by a scoped
 patch of ``timm.create_model``/``torchvision.models``/pyiqa's CLIP loader.
 This is more faithful than switching e.g. LPIPS from AlexNet to SqueezeNet.
+
+torch, pyiqa, timm, torchvision, PIL and tifffile are imported inside the
+functions that use them (lazy): the report stage reads :func:`metric_info` from
+this module and must load neither torch nor pyiqa
+(``tests/core/test_light_imports.py``).
 """
 
 from __future__ import annotations
@@ -33,19 +38,23 @@ import contextlib
 import json
 import math
 import os
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
+import pandas as pd
 
-from ..weights import metric_weights as mw
-from .iqa import METRIC_SPECS
 from ..core.atomic import atomic_open, write_text
 from ..core.errors import BadImageError, ConfigError, DebiasqeError, WeightsUnavailableError
+from ..core.progress import track
 from ..core.provenance import base_record, sha256_file
+from ..report.marks import encode, metric_marks  # which metrics are no measurements (random-init/unavailable)
+from ..weights import metric_weights as mw
 from ..weights.store import POLICIES
+from .iqa import METRIC_SPECS
 
 SET_LEVEL = {n for n, spec in METRIC_SPECS.items() if spec.set_level}
 #: metrics that are statistics files, not networks: no random init
@@ -630,7 +639,6 @@ def _score_nr(run: _Run, m: str, batch, tgt, col: str, paths) -> None:
 
 
 def _score_batch(run: _Run, batch, x, y) -> None:
-    import time
     files = [e for _, e, _ in batch]
     for m in run.names:
         b = run.built[m]
@@ -691,9 +699,7 @@ def evaluate_images(metric_names: Sequence[str], pairs: Sequence[tuple[str, str,
 
     Returns (DataFrame one row per image, provenance dict).
     """
-    import pandas as pd
     import torch
-    from ..core.progress import track
 
     names = [m for m in metric_names if m not in SET_LEVEL]
     for m in metric_names:
@@ -762,14 +768,11 @@ def write_metrics_csv(df, path: str | os.PathLike, provenance: dict | None = Non
     ``provenance`` (which weights produced each metric, ...) goes beside it as
     ``<path>.provenance.json``.
     """
-    import pandas as pd
     if "image" not in df.columns:
         raise ConfigError("write_metrics_csv: the DataFrame needs an 'image' column")
     numeric = df.drop(columns=["image"]).apply(pd.to_numeric, errors="coerce")
     mean = {"image": "mean", **numeric.mean(axis=0, skipna=False).to_dict(), **(set_level or {})}
     out = pd.concat([df, pd.DataFrame([mean])], ignore_index=True)
-    # which metrics are not measurements (random-init / unavailable networks): debiasqe.report.marks
-    from ..report.marks import encode, metric_marks
     out["marks"] = encode(metric_marks((provenance or {}).get("evaluation")))
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
         out.to_csv(fh, index=False, float_format="%.8g")

@@ -27,12 +27,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import torch
+from PIL import Image
+
+from ..archs.vgg import VGGFeatures
 from ..core.atomic import atomic_open, write_text
 from ..core.device import resolve_device
-from ..core.errors import BadImageError
+from ..core.errors import BadImageError, ConfigError
+from ..core.provenance import base_record
 from ..methods import IDENTITY
 from ..paths import result_path
-from ..core.provenance import base_record
+from ..weights import metric_weights as mw
+from . import metrics as mt
+from .disparity import disparity
+from .fid import domain_fids, inception_for_policy
+from .triangles import deviation
 
 
 @dataclass
@@ -76,7 +85,6 @@ def evaluate_levels(method: str, dataset: str, levels: dict[str, Sequence[LevelP
                     policy: str = "auto", device: str = "cpu", batch: int = 4, fid_patch: int = 256,
                     disparity_patch: int = 128, disparity_patches: int = 64, seed: int = 0,
                     progress: bool = True, fid_protocol: str = "patches") -> None:
-    from ..weights import metric_weights as mw
 
     device = str(resolve_device(device))
     with mw.weights_env(weights_dir, offline=True):
@@ -87,13 +95,11 @@ def evaluate_levels(method: str, dataset: str, levels: dict[str, Sequence[LevelP
 
 def _evaluate(method, dataset, levels, raw_dir, metrics, features_dir, weights_dir, policy, device,
               batch, fid_patch, disparity_patch, disparity_patches, seed, progress, fid_protocol) -> None:
-    from . import metrics as mt
 
     image_metrics = [m for m in metrics if m not in mt.SET_LEVEL]
     built = {m: mt.build_metric(m, policy, weights_dir, device, None, seed) for m in image_metrics}
     fid = None
     if "fid" in metrics:
-        from .fid import inception_for_policy
 
         fid = inception_for_policy(policy, weights_dir, device)
     wants_disparity = any(lp.disparity_csv is not None for lps in levels.values() for lp in lps)
@@ -143,8 +149,6 @@ def _pairs(names: list[str], target_dir: Path, ref_dir: Path) -> list[tuple[str,
 
 def _fid_domain(method, codec, lp, names, raw_dir, features_dir, fid, patch, device, protocol) -> dict:
     """The FID triangle of one level; raw and compressed set statistics are shared (cached)."""
-    from .fid import domain_fids
-
     net, record = fid
     tag = f"{codec}-{lp.level}"
     fd = domain_fids([raw_dir / n for n in names], [lp.comp_dir / n for n in names],
@@ -159,8 +163,6 @@ def _fid_domain(method, codec, lp, names, raw_dir, features_dir, fid, patch, dev
 def _lpips_sides(lpips, todo, raw_dir: Path, opts: dict):
     """LPIPS of enhanced vs compressed (S_CE) and compressed vs raw (S_CR) for
     every level, in one call; None without a usable LPIPS."""
-    from . import metrics as mt
-
     if lpips is None or lpips.model is None:
         return None
     sets = {}
@@ -182,8 +184,6 @@ def _lpips_domain(lpips, sides: dict, codec: str, lp: LevelPaths, df) -> dict:
 
 def _write_disparity(lp, names, raw_dir, vgg, patch, patches, seed, device, batch) -> None:
     """Fig. 6's pixel and VGG-feature MAE at the headline level."""
-    from .disparity import disparity
-
     triples = [(Path(n).stem, raw_dir / n, lp.comp_dir / n, lp.enh_dir / n) for n in names]
     dis = disparity(triples, patch=min(patch, *_min_side(raw_dir, names)),
                     patches_per_image=max(1, patches // len(names)), seed=seed,
@@ -194,9 +194,6 @@ def _write_disparity(lp, names, raw_dir, vgg, patch, patches, seed, device, batc
 
 def _deviation_or_nan(s_cr: float, s_ce: float, s_re: float) -> float:
     """Eq. 1, or NaN where the sides are no distances (random-init LPIPS can go negative)."""
-    from .triangles import deviation
-    from ..core.errors import ConfigError
-
     try:
         return deviation(s_cr, s_ce, s_re)
     except (ConfigError, ValueError, ZeroDivisionError):
@@ -204,8 +201,6 @@ def _deviation_or_nan(s_cr: float, s_ce: float, s_re: float) -> float:
 
 
 def _min_side(raw_dir: Path, names: list[str]) -> list[int]:
-    from PIL import Image
-
     sides = []
     for n in names:
         with Image.open(raw_dir / n) as im:
@@ -215,9 +210,6 @@ def _min_side(raw_dir: Path, names: list[str]) -> list[int]:
 
 def _vgg_features(policy: str, device: str):
     """conv5_4 features (the paper's feature-wise MAE) under the weights policy."""
-    import torch
-
-    from ..archs.vgg import VGGFeatures
 
     net = VGGFeatures(["conv5_4"], before_relu=True, input_norm=True, policy=policy).to(device).eval()
 

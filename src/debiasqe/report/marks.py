@@ -20,11 +20,15 @@ the number in Markdown, HTML and figures), its LaTeX form and a footnote.
 
 from __future__ import annotations
 
+import csv
 import math
 import os
+from html import escape
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+from ..core.atomic import write_text
 
 
 @dataclass(frozen=True)
@@ -161,8 +165,6 @@ def metric_marks(evaluation: Mapping | None) -> dict[str, tuple[str, ...]]:
 
 def count_marked_outputs(results_root: str | os.PathLike, key: str = RANDOM_INIT.key) -> int:
     """Metrics CSVs under ``results_root/metrics`` whose ``marks`` column carries ``key``."""
-    import csv
-
     n = 0
     for p in Path(results_root, "metrics").rglob("*.csv"):
         try:
@@ -199,10 +201,6 @@ def banner_lines(policy: str, missing: Iterable[tuple[str, str]] = ()) -> list[s
 def landing_page(template: str | os.PathLike, dest: str | os.PathLike, lines: list[str]) -> str:
     """``template`` (the report's landing rst) with ``lines`` as a banner above it, written to ``dest``
     (only when changed); returns the path to use as the report text."""
-    from html import escape
-
-    from ..core.atomic import write_text
-
     text = Path(template).read_text()
     if lines:
         body = "<br>".join(escape(ln) for ln in lines)

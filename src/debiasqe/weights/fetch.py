@@ -38,7 +38,9 @@ from urllib.parse import urlsplit
 from ..core.atomic import write_text
 from ..core.errors import IntegrityError, WeightsUnavailableError
 from ..core.provenance import base_record
+from ..data.download import DownloadError, download
 from ..paths import resources
+from ..report.marks import count_marked_outputs
 from . import metric_weights as mw
 from . import store as wstore
 
@@ -213,7 +215,6 @@ def _obtain(f: mw.WeightFile, dest: Path, mirror: str | None, prober: Prober,
         return src
     if not prober.reachable(src):
         return None
-    from ..data.download import DownloadError
     try:
         downloader(src, dest, sha256=f.sha256, progress=progress, retries=2, timeout=60)
     except DownloadError:
@@ -227,8 +228,7 @@ def fetch(metrics: Sequence[str], store: str | os.PathLike, policy: str = "auto"
     """Bring every file the run needs into the store (see the module doc); one row per file."""
     wstore._check_policy(policy)
     store = Path(store)
-    if downloader is None:
-        from ..data.download import download as downloader
+    downloader = downloader or download
     prober = prober or Prober()
     rows = []
     for f in needed_files(metrics, vgg):
@@ -389,7 +389,6 @@ def console_lines(when: str, policy: str, store: str | os.PathLike, manifest_pat
     missing = missing_in_store(files, store)  # the manifest may predate files placed by hand
     if not missing:
         return []
-    from ..report.marks import count_marked_outputs
     n = count_marked_outputs(results_root)
     return ["debiasqe: WARNING: " + missing_line(missing, store),
             f"debiasqe: {n} result file(s) hold numbers from random-init networks (marked \u2020, not measurements); "

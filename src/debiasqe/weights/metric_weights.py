@@ -32,7 +32,8 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, IntegrityError
+from ..core.provenance import sha256_file
 from ..evaluate.iqa import METRIC_SPECS
 from ..paths import resources
 
@@ -140,7 +141,6 @@ def find_present(f: WeightFile, weights_dir: str | os.PathLike) -> Path | None:
 
 def manifest(weights_dir: str | os.PathLike, metric_names: Sequence[str] = METRICS) -> list[dict]:
     """One entry per needed file: name, metric, path, size, sha256 or 'missing'."""
-    from ..core.provenance import sha256_file
     rows = []
     for f in all_files(metric_names):
         p = find_present(f, weights_dir)
@@ -169,8 +169,6 @@ def fetch_all(metric_names: Sequence[str], weights_dir: str | os.PathLike,
         dest.parent.mkdir(parents=True, exist_ok=True)
         downloader(f.url, dest, sha256=f.sha256)
         if f.sha256_prefix:
-            from ..core.provenance import sha256_file
-            from ..core.errors import IntegrityError
             got = sha256_file(dest)
             if not got.startswith(f.sha256_prefix):
                 dest.unlink()
