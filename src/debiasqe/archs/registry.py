@@ -18,6 +18,7 @@ from types import MappingProxyType
 from torch import nn
 
 from ..core.errors import ConfigError
+from ._common import zero_init
 
 SIZES = ("paper", "tiny")
 
@@ -131,8 +132,6 @@ def identity_args(name: str) -> dict:
 
 def start_as_identity(net: nn.Module) -> None:
     """Zero the last layer of a global-residual generator, so that it outputs its input."""
-    from ._common import zero_init
-
     if not hasattr(net, "output_layer") or not getattr(net, "global_skip", True):
         raise ConfigError(f"{type(net).__name__} has no global residual: an identity start needs one "
                           "(build it with identity_args)")

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..core.errors import ConfigError
+from ..weights import store as wreg
 
 # torchvision's vgg19 "E" configuration
 _CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
@@ -102,8 +103,6 @@ class VGGFeatures(nn.Module):
         super().train(False)
 
     def _load(self, weights: str | Path | None, policy: str) -> dict:
-        from ..weights import store as wreg
-
         state, provenance = wreg.load_state_dict("vgg19", policy=policy, path=weights)
         if state is not None:
             prefix = "features."

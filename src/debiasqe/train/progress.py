@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+import torch
+
 from ..core.progress import format_duration
 
 TENSORBOARD_DIR = "tensorboard"
@@ -31,11 +33,9 @@ def peak_memory(device) -> tuple[float | None, str]:
     """(peak bytes, what was measured) for ``device`` (a torch.device or str)."""
     kind = getattr(device, "type", str(device).split(":")[0])
     if kind == "cuda":
-        import torch
-
         return float(torch.cuda.max_memory_allocated(device)), "cuda"
     try:
-        import resource
+        import resource  # lazy: POSIX only
     except ImportError:  # pragma: no cover - not POSIX
         return None, "rss"
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -76,7 +76,7 @@ class TrainProgress:
         self.step_last = start
         self.writer = None
         if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # lazy: seconds to import, only when asked for
 
             self.writer = SummaryWriter(log_dir=str(Path(out_dir) / TENSORBOARD_DIR), purge_step=start + 1)
 

@@ -58,6 +58,7 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import checkpoint as ckpt
@@ -905,8 +906,6 @@ class Trainer:
                               out_dir=self.out_dir, tensorboard=c["tensorboard"])
         bar = None
         if c["progress"] and interactive():
-            from tqdm.auto import tqdm
-
             bar = tqdm(total=iters, initial=start, desc=f"train {self.out_dir.name}", unit="it",
                        file=sys.stderr, dynamic_ncols=True, mininterval=1.0)
             watch.file = _TqdmWriter(bar)
