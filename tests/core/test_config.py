@@ -69,6 +69,8 @@ def test_paper_and_gpu_small_presets_train_their_own_recipes_not_the_demo_ones()
                                        "bpgdec": "bpgdec", "jctvc": False}}
     assert small["recipes"]["esrgan"]["iters"] == 100000 and small["recipes"]["fidelity"]["iters"] == 200000
     assert small["training"]["gpus"] == 1 and small["test_datasets"] == ["div2k_valid"]
+    # the demo's identity start stays in the demo: the GPU presets train the paper's initialisation
+    assert paper["training"]["generator_init"] == small["training"]["generator_init"] == "paper"
 
 
 def test_shipped_configs_are_valid():
