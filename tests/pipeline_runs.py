@@ -39,8 +39,9 @@ COMPARED_ROOTS = ("results", "resources/datasets")
 # times; the FIDs computed from them are compared in metrics/ and domains/.
 SKIPPED_PARTS = {"logs", "benchmarks", "slurm_logs", ".snakemake", "features"}
 # report.html embeds the run's timings and dates; report/overview.html the commit and the host
-# that built it (its figure, training_curves.png, is compared).
-SKIPPED_NAMES = {".snakemake_timestamp", "report.html", "overview.html"}
+# that built it (its figure, training_curves.png, is compared); report/landing.rst is the report's
+# first page, written only by runs that build the report (--report).
+SKIPPED_NAMES = {".snakemake_timestamp", "report.html", "overview.html", "landing.rst"}
 # Keys (JSON) and columns (CSV/TSV) whose values legitimately differ between runs.
 # git_commit: runs of one test session use one checkout, but a developer may
 # commit while the session runs; it is provenance, not a result.
