@@ -84,15 +84,21 @@ def test_table3_marks_cells_in_csv_markdown_and_latex(marked_results, tmp_path):
     assert r"0.570$^\dagger$" in tex and r"$^\dagger$ random-init network: not a measurement" in tex
 
 
-def test_table4_bdbr_of_a_marked_metric_is_marked(marked_results, tmp_path):
-    root, paths = marked_results
+def _rate_files(root, images: list[str]) -> list:
+    """rate.csv of BPG QP 27-42 on demo_test: one bpp per level, the same for every image."""
     rates = []
     for level, bpp in zip((27, 32, 37, 42), (1.0, 0.6, 0.35, 0.2)):
         p = root / "compressed" / "demo_test" / "bpg" / str(level) / "rate.csv"
         p.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame({"image": ["a", "b"], "width": 8, "height": 8, "bytes": 8, "bpp": [bpp, bpp],
+        pd.DataFrame({"image": images, "width": 8, "height": 8, "bytes": 8, "bpp": bpp,
                       "backend": "t"}).to_csv(p, index=False)
         rates.append(p)
+    return rates
+
+
+def test_table4_bdbr_of_a_marked_metric_is_marked(marked_results, tmp_path):
+    root, paths = marked_results
+    rates = _rate_files(root, images=["a", "b"])
     df = T.table4_bdbr(paths, rates, tmp_path / "t4", DIRECTIONS, "bpg", metric_names=["psnr", "lpips"])
     marks = dict(zip(df["metric"], df["marks"].fillna("")))
     assert marks["LPIPS"] == "dncnn:random-init" and marks["PSNR (dB)"] == ""
@@ -103,12 +109,7 @@ def test_rd_curve_panels_and_figure_carry_the_marks(marked_results, tmp_path):
     from debiasqe.report.figures import fig_rd_curves
 
     root, paths = marked_results
-    rates = []
-    for level, bpp in zip((27, 32, 37, 42), (1.0, 0.6, 0.35, 0.2)):
-        p = root / "compressed" / "demo_test" / "bpg" / str(level) / "rate.csv"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame({"image": ["a"], "width": 8, "height": 8, "bytes": 8, "bpp": [bpp], "backend": "t"}).to_csv(p, index=False)
-        rates.append(p)
+    rates = _rate_files(root, images=["a"])
     fig = fig_rd_curves(paths, rates, tmp_path / "rd", metric_names=("lpips", "psnr"))
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["LPIPS vs. bpp (BPG)\u2020", "PSNR (dB) vs. bpp (BPG)"]
