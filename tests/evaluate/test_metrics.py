@@ -7,12 +7,9 @@ they are written once, ~1.1 GB in float16), then loaded with
 exercised in test_fid.py (set-level, pyiqa's FID Inception).
 """
 
-import http.server
 import math
 import os
 import sys
-import threading
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +23,7 @@ from offline_weights import patch_clip_url, place_random_weights  # noqa: E402
 
 from debiasqe.weights import metric_weights as mw  # noqa: E402
 from debiasqe.evaluate import metrics as M  # noqa: E402
-from debiasqe.core.errors import BadImageError, IntegrityError, WeightsUnavailableError  # noqa: E402
+from debiasqe.core.errors import BadImageError, WeightsUnavailableError  # noqa: E402
 from debiasqe.core.provenance import sha256_file  # noqa: E402
 
 IMAGE_METRICS = [m for m in mw.METRICS if m != "fid"]
@@ -294,51 +291,7 @@ def test_write_metrics_csv(tmp_path):
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
 
 
-# ------------------------------------------------------------ manifest / fetch
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *a):
-        pass
-
-
-@pytest.fixture
-def loopback(tmp_path):
-    root = tmp_path / "srv"
-    root.mkdir()
-    handler = lambda *a, **k: _Quiet(*a, directory=str(root), **k)  # noqa: E731
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
-    yield root, f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
-
-
-def test_manifest_and_fetch_all_over_loopback(loopback, tmp_path):
-    root, base = loopback
-    files = mw.all_files(["musiq", "niqe"])
-    for f in files:  # serve content whose sha256 fits only where no prefix is given
-        (root / f.name).write_bytes(b"content of " + f.name.encode())
-    seen = []
-
-    def downloader(url, dest, sha256=None):
-        seen.append(url)
-        with urllib.request.urlopen(f"{base}/{url.rsplit('/', 1)[-1]}") as r:
-            Path(dest).write_bytes(r.read())
-
-    wd = tmp_path / "w"
-    assert {r["sha256"] for r in mw.manifest(wd, ["musiq", "niqe"])} == {"missing"}
-    # musiq's name carries a sha256 prefix: our bytes do not match -> IntegrityError, no file
-    with pytest.raises(IntegrityError, match="musiq_koniq"):
-        mw.fetch_all(["musiq"], wd, downloader)
-    assert not files[0].path(wd).exists()
-    got = mw.fetch_all(["niqe"], wd, downloader)
-    assert got == [files[1].path(wd)] and seen[-1] == files[1].url
-    rows = {r["name"]: r for r in mw.manifest(wd, ["musiq", "niqe"])}
-    assert rows["niqe_modelparameters.mat"]["sha256"] == sha256_file(files[1].path(wd))
-    assert rows["musiq_koniq_ckpt-e95806b9.pth"]["sha256"] == "missing"
-    n = len(seen)
-    mw.fetch_all(["niqe"], wd, downloader)  # present: not fetched again
-    assert len(seen) == n
+# ------------------------------------------------------------ the weights' environment
 
 
 def test_weights_env_points_caches_and_restores(tmp_path):

@@ -210,8 +210,3 @@ def test_hash_cache_keys_on_mtime_and_size(tmp_path):
     assert W.file_sha256(p) == hashlib.sha256(b"abc").hexdigest()
     p.write_bytes(b"abcd")
     assert W.file_sha256(p) == hashlib.sha256(b"abcd").hexdigest()
-
-
-def test_fetch_uses_existing_verified_file(vgg_cache):
-    _, path, _ = vgg_cache
-    assert W.fetch("vgg19") == path

@@ -30,10 +30,9 @@ import os
 import re
 from dataclasses import dataclass, asdict
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
-from ..core.errors import ConfigError, IntegrityError
-from ..core.provenance import sha256_file
+from ..core.errors import ConfigError
 from ..evaluate.iqa import METRIC_SPECS
 from ..paths import resources
 
@@ -137,50 +136,6 @@ def find_present(f: WeightFile, weights_dir: str | os.PathLike) -> Path | None:
             return q if q.is_file() else None
         return None
     return p if p.is_file() else None
-
-
-def manifest(weights_dir: str | os.PathLike, metric_names: Sequence[str] = METRICS) -> list[dict]:
-    """One entry per needed file: name, metric, path, size, sha256 or 'missing'."""
-    rows = []
-    for f in all_files(metric_names):
-        p = find_present(f, weights_dir)
-        rows.append({
-            "name": f.name, "metric": f.metric, "kind": f.kind,
-            "path": str(p if p else f.path(weights_dir)),
-            "size": p.stat().st_size if p else None,
-            "sha256": sha256_file(p) if p else "missing",
-        })
-    return rows
-
-
-def fetch_all(metric_names: Sequence[str], weights_dir: str | os.PathLike,
-              downloader: Callable[..., object]) -> list[Path]:
-    """Download every missing file with ``downloader(url, dest, sha256=...)``.
-
-    ``downloader`` is ``debiasqe.data.download.download`` in the pipeline; tests
-    inject their own. Files already present are left alone.
-    """
-    done = []
-    for f in all_files(metric_names):
-        if find_present(f, weights_dir):
-            done.append(find_present(f, weights_dir))
-            continue
-        dest = f.path(weights_dir)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        downloader(f.url, dest, sha256=f.sha256)
-        if f.sha256_prefix:
-            got = sha256_file(dest)
-            if not got.startswith(f.sha256_prefix):
-                dest.unlink()
-                raise IntegrityError(f"{dest}: sha256 {got[:12]}... does not start with "
-                                     f"{f.sha256_prefix} (from its name)")
-        if f.kind == "timm":
-            ref = dest.parents[2] / "refs" / "main"
-            if not ref.is_file():
-                ref.parent.mkdir(parents=True, exist_ok=True)
-                ref.write_text(OFFLINE_HF_REVISION)
-        done.append(dest)
-    return done
 
 
 @contextlib.contextmanager

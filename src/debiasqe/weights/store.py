@@ -231,20 +231,6 @@ def load_state_dict(name: str, policy: str = "required", path: str | Path | None
     return state, provenance
 
 
-def fetch(name: str, *, progress: bool = True) -> Path:
-    """Download ``name`` into its cache location (verified) and return the path."""
-    spec = get_spec(name)
-    dest = expected_path(spec)
-    existing = find(spec)
-    if existing is not None:
-        verify(spec, existing)
-        return existing
-    from ..data.download import download  # lazy: lives in the datasets helper's module
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    return Path(download(spec.url, dest, sha256=spec.sha256, size=spec.size, progress=progress))
-
-
 def with_sha256(name: str, sha256: str | None) -> WeightSpec:
     """Return a copy of spec ``name`` with another hash (tests, local mirrors)."""
     return dataclasses.replace(get_spec(name), sha256=sha256, hash_prefix=None)
