@@ -16,6 +16,9 @@ import pytest
 from debiasqe.core.stale_lock import main as stale_lock_main
 from debiasqe.core.stale_lock import unlock_if_stale
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from full_disk import FillsUp  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -171,31 +174,12 @@ def test_full_disk_while_writing_the_index_leaves_no_store(tmp_path, monkeypatch
 # ------------------------------------------------------------------ full disk while downloading / extracting
 
 
-class _FullFile:
-    def __init__(self, real):
-        self.real = real
-
-    def write(self, b):
-        import errno
-
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.real.close()
-
-
 def _writes_fail(module, monkeypatch):
     real_open = open
 
     def fake(path, mode="r", *a, **k):
         fh = real_open(path, mode, *a, **k)
-        return _FullFile(fh) if ("w" in mode or "a" in mode) and not str(path).endswith(".json") else fh
+        return FillsUp(fh) if ("w" in mode or "a" in mode) and not str(path).endswith(".json") else fh
 
     monkeypatch.setattr(module, "open", fake, raising=False)
 

@@ -45,9 +45,9 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
-def _placeholder_mirror(tmp_path, monkeypatch) -> None:
+def _stand_in_mirror(tmp_path, monkeypatch) -> None:
     """pretrained: required stops before any job when a file cannot be had: a local mirror holding
-    (placeholders of) every file lets a dry run plan the fetch."""
+    (empty stand-ins of) every file lets a dry run plan the fetch."""
     from debiasqe.weights import fetch as weights_fetch
     from debiasqe.weights.metric_weights import METRICS
 
@@ -61,7 +61,7 @@ def _placeholder_mirror(tmp_path, monkeypatch) -> None:
 def test_gpu_small_preset_plans_one_codec_level_and_asks_for_training_gpus(tmp_path, monkeypatch):
     """presets/gpu-small.yaml: BPG QP 37 only (config.yaml's JPEG dropped), DIV2K, stage 1 + four GAN
     methods; with training.gpus: 2 the training jobs ask Snakemake for two GPUs."""
-    _placeholder_mirror(tmp_path, monkeypatch)
+    _stand_in_mirror(tmp_path, monkeypatch)
     extra = tmp_path / "gpus2.yaml"
     extra.write_text("training:\n  gpus: 2\n")
     proc = snakemake(tmp_path, "-n", "--configfile", str(REPO / "presets/gpu-small.yaml"), str(extra), timeout=120)
@@ -80,7 +80,7 @@ def test_gpu_small_preset_plans_one_codec_level_and_asks_for_training_gpus(tmp_p
 
 def test_paper_preset_dry_run_lists_the_data_jobs(tmp_path, monkeypatch):
     t0 = time.monotonic()
-    _placeholder_mirror(tmp_path, monkeypatch)
+    _stand_in_mirror(tmp_path, monkeypatch)
     proc = snakemake(tmp_path, "-n", "--configfile", str(REPO / "presets/paper.yaml"), timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]

@@ -27,6 +27,8 @@ from debiasqe.core.errors import DebiasqeError
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "robustness.md"
 sys.path.insert(0, str(REPO / "tests" / "data"))  # archive and image builders of the data tests
+sys.path.insert(0, str(REPO / "tests"))
+from full_disk import FillsUp  # noqa: E402
 ROW = re.compile(r"^\|\s*`(?P<id>[a-z0-9-]+)`\s*\|.*\|\s*`(?P<msg>[^`]+)`[^|]*\|\s*$")
 
 
@@ -309,31 +311,6 @@ def _(tmp_path, capsys, caplog, monkeypatch=None):
 # ------------------------------------------------------------------ full disk
 
 
-class _FillsUp:
-    """A file object that accepts `room` bytes, then fails with ENOSPC."""
-
-    def __init__(self, real, room: int):
-        self.real, self.room = real, room
-
-    def write(self, b):
-        if len(b) > self.room:
-            self.real.write(b[: self.room])
-            self.real.flush()
-            self.room = 0
-            raise OSError(errno.ENOSPC, "No space left on device")
-        self.room -= len(b)
-        return self.real.write(b)
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.real.close()
-
-
 @case("disk-full-text")
 def _(tmp_path, capsys, caplog):
     from debiasqe.core import atomic
@@ -341,7 +318,7 @@ def _(tmp_path, capsys, caplog):
     dest = tmp_path / "table.csv"
     dest.write_text("old complete content\n")
     real_open = open
-    atomic.open = lambda path, mode="r", **kw: _FillsUp(real_open(path, mode, **kw), 10)
+    atomic.open = lambda path, mode="r", **kw: FillsUp(real_open(path, mode, **kw), 10)
     try:
         with pytest.raises(OSError) as exc:
             atomic.write_text(dest, "a,b,c\n" * 1000)
@@ -583,7 +560,7 @@ class _NthOpenFillsUp:
             if "w" not in mode and "a" not in mode:
                 return fh
             self.ok -= 1
-            return fh if self.ok >= 0 else _FillsUp(fh, self.room)
+            return fh if self.ok >= 0 else FillsUp(fh, self.room)
 
         self.module.open = fake
         return self
@@ -667,17 +644,25 @@ def _(tmp_path, capsys, caplog):
 # ------------------------------------------------------------------ resuming training
 
 
-@case("checkpoint-empty")
-def _(tmp_path, capsys, caplog):
+def _rerun_warning(tmp_path, capsys, caplog, spec=None, before_rerun=lambda out: None) -> tuple[Path, str]:
+    """Train, remove model.pt (as Snakemake does before a rerun), let ``before_rerun`` damage the
+    run folder, train again with ``spec``: the folder and the one warning the rerun logged."""
     _stores(tmp_path)
     out = tmp_path / "run"
     assert _train_cli(tmp_path, out) == 0
-    (out / "checkpoint.pt").write_bytes(b"")  # a crash before the bytes reached the disk
     (out / "model.pt").unlink()
+    before_rerun(out)
     with caplog.at_level(logging.WARNING):
-        assert _train_cli(tmp_path, out) == 0, capsys.readouterr().err
-    assert (out / "checkpoint-unreadable.pt").stat().st_size == 0 and (out / "model.pt").is_file()
+        assert _train_cli(tmp_path, out, spec) == 0, capsys.readouterr().err
     [msg] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    return out, msg
+
+
+@case("checkpoint-empty")
+def _(tmp_path, capsys, caplog):
+    # a crash before the checkpoint's bytes reached the disk
+    out, msg = _rerun_warning(tmp_path, capsys, caplog, before_rerun=lambda o: (o / "checkpoint.pt").write_bytes(b""))
+    assert (out / "checkpoint-unreadable.pt").stat().st_size == 0 and (out / "model.pt").is_file()
     return msg, tmp_path
 
 
@@ -685,15 +670,8 @@ def _(tmp_path, capsys, caplog):
 def _(tmp_path, capsys, caplog):
     from debiasqe.train import checkpoint as ckpt
 
-    _stores(tmp_path)
-    out = tmp_path / "run"
-    assert _train_cli(tmp_path, out) == 0
-    (out / "model.pt").unlink()  # as Snakemake does before it reruns the job
-    spec = {**TRAIN_SPEC, "seed": 3}
-    with caplog.at_level(logging.WARNING):
-        assert _train_cli(tmp_path, out, spec) == 0
+    out, msg = _rerun_warning(tmp_path, capsys, caplog, spec={**TRAIN_SPEC, "seed": 3})
     assert ckpt.load(out / "checkpoint-step4-before-seed-change.pt")["past"]["seed"] == 0
-    [msg] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     return msg, tmp_path
 
 
