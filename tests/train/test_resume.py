@@ -220,6 +220,24 @@ def test_resumed_from_previous_equals_uninterrupted(tmp_path):
     _run(tmp_path, fb, iters=6)
     a, b = ckpt.load(ref / "model.pt")["state_dict"], ckpt.load(fb / "model.pt")["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (ref / "checkpoint.pt").read_bytes() == (fb / "checkpoint.pt").read_bytes()
+
+
+def test_equal_states_are_equal_bytes_however_built(tmp_path):
+    """A loaded optimiser state holds its own copies of the key strings, a fresh one
+    the interned literals; pickle would write the two differently."""
+    net = nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters())
+    net(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    fresh = {"step": 1, "opt": opt.state_dict(), "betas": [(0.9, 0.99)] * 2}
+    ckpt.save(tmp_path / "a.pt", fresh)
+    loaded = ckpt.load(tmp_path / "a.pt")
+    assert loaded["betas"][0] is not loaded["betas"][1]  # the sharing did not survive the file
+    ckpt.save(tmp_path / "b.pt", loaded)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    sd = net.state_dict()
+    assert ckpt.canonical(sd)._metadata == sd._metadata  # module versions are kept
 
 
 # ------------------------------------------------------------ the config key

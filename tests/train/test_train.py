@@ -323,10 +323,10 @@ def test_sigkill_resume_is_bitwise_equal(tmp_path):
     assert a["state_dict"].keys() == b["state_dict"].keys()
     for k in a["state_dict"]:
         assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
-    ca, cb = ckpt.load(ref / "checkpoint.pt"), ckpt.load(killed / "checkpoint.pt")
-    for part in ("generator", "discriminator"):
-        for k in ca[part]:
-            assert torch.equal(ca[part][k], cb[part][k]), (part, k)
+    # the whole final checkpoint (optimisers, RNG states) is the same bytes: the
+    # pipeline's interrupt test compares runs file by file
+    assert (ref / "checkpoint.pt").read_bytes() == (killed / "checkpoint.pt").read_bytes()
+    cb = ckpt.load(killed / "checkpoint.pt")
     # the final discriminator, which the realism scores read, is the checkpoint's
     final = ckpt.load(killed / ckpt.DISCRIMINATOR_NAME)
     assert final["meta"]["config"]["conditional_d"] is True

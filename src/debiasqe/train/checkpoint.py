@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,7 @@ def save(path: str | Path, obj: dict, *, keep_previous: bool = False) -> None:
         try:
             # Through a file object the archive's inner folder is always "archive",
             # not the (random) temporary name: equal checkpoints are equal bytes.
-            torch.save(obj, writer)
+            torch.save(canonical(obj), writer)
             fh.flush()
         except RuntimeError as exc:
             if writer.error is None:
@@ -76,6 +77,28 @@ def save(path: str | Path, obj: dict, *, keep_previous: bool = False) -> None:
             raise OSError(err.errno, err.strerror or str(err), str(path)) from exc
         if keep_previous and path.is_file():
             os.replace(path, previous_path(path))
+
+
+def canonical(obj):
+    """A copy of a state's containers with every string interned and no container shared.
+
+    Pickle writes an object seen before as a back-reference, so the bytes depend on
+    which equal objects are the same object: a fresh optimiser's ``"step"`` keys are
+    the interned literal, a resumed one's are strings read from the checkpoint. After
+    this copy, equal states are equal bytes however they were built.
+    """
+    if isinstance(obj, str):
+        return sys.intern(str(obj))
+    if isinstance(obj, dict):
+        out = type(obj)()
+        for k, v in obj.items():
+            out[canonical(k)] = canonical(v)
+        for k, v in getattr(obj, "__dict__", {}).items():  # a state_dict's _metadata
+            setattr(out, k, canonical(v))
+        return out
+    if isinstance(obj, (list, tuple)) and type(obj) in (list, tuple):
+        return type(obj)(canonical(v) for v in obj)
+    return obj
 
 
 def previous_path(path: str | Path) -> Path:

@@ -881,6 +881,10 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
             prefetch_factor=4 if workers else None, persistent_workers=workers > 0,
             worker_init_fn=_ignore_preempt_signals if workers else None,
+            # Its own generator: starting an iterator draws the workers' base seed, which
+            # from the global RNG would leave a resumed run's RNG state (saved in every
+            # checkpoint) one draw apart from an uninterrupted run's.
+            generator=torch.Generator().manual_seed(_seed(c["seed"], start, 0x10AD)),
         )
 
     def _to_device(self, raw, comp, codes) -> tuple[torch.Tensor, torch.Tensor]:
