@@ -249,7 +249,7 @@ def main() -> int:
     print(f"{name}; torch {torch.__version__}; {torch.get_num_threads()} threads; bf16 dense peak "
           f"{peak / 1e12 if peak else 'unknown'} TFLOP/s; warm-up {warm}, timed {steps} steps")
     specs = preset_specs(args.small, args.device)
-    from debiasqe.data.patches import PairedPatchDataset
+    from debiasqe.train.patch_dataset import PairedPatchDataset
 
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -29,8 +29,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from debiasqe.data.patches import (PairedPatchDataset, PatchGrid, _to_tensor, augment_pair,  # noqa: E402
-                                   index_path_for, read_index, write_image_store)
+from debiasqe.core.imageio import to_tensor  # noqa: E402
+from debiasqe.data.patches import (PatchGrid, augment_pair, index_path_for, read_index,  # noqa: E402
+                                   write_image_store)
+from debiasqe.train.patch_dataset import PairedPatchDataset  # noqa: E402
 
 
 class PreCut:
@@ -48,7 +50,7 @@ class PreCut:
         rng = np.random.default_rng((self.seed, self.epoch, int(i)))
         h, v, r = rng.random(3) < 0.5
         raw, comp = augment_pair((raw, comp), h, v, r)
-        return _to_tensor(raw), _to_tensor(comp)
+        return to_tensor(raw), to_tensor(comp)
 
 
 def precut(store: Path, grid: PatchGrid, out: Path) -> Path:

@@ -9,10 +9,9 @@ as :func:`debiasqe.core.fingerprint.closure` reads it from the source) and
 the third-party packages those commands import inside functions, then looks
 at ``sys.modules``.
 
-The one exception is ``debiasqe patches``: ``data/patches.py`` defines the
-trainer's torch ``Dataset`` beside the image-store writer (envs/data.yaml
-lists torch for it). The control test below shows the check sees torch when
-it is there.
+The trainer's torch ``Dataset`` over the image stores lives in
+``train/patch_dataset.py``, so ``debiasqe patches`` is light too. The control
+test below shows the check sees torch when it is there.
 """
 
 from __future__ import annotations
@@ -30,8 +29,8 @@ from conftest import REPO
 HEAVY = ("torch", "pyiqa")
 #: what the light commands import inside functions (demo images, extra codecs, BD-rate, plots, tables)
 LAZY_THIRD_PARTY = ("skimage.data", "imagecodecs", "pillow_heif", "bjontegaard", "matplotlib.pyplot", "pandas")
-#: the module that defines the trainer's torch Dataset, reached by `debiasqe patches` only
-TORCH_BY_DESIGN = "debiasqe.data.patches"
+#: a module that needs torch (the control)
+TORCH_MODULE = "debiasqe.train.patch_dataset"
 
 PROBE = """
 import contextlib, importlib, json, sys
@@ -61,17 +60,18 @@ def _loaded_heavy(modules: list[str], third: tuple[str, ...] = ()) -> list[str]:
 
 @pytest.mark.parametrize("stage", ["data", "compress", "report", "compare", "status"])
 def test_light_stages_never_import_torch_or_pyiqa(stage):
-    modules = [m for m in closure(f"debiasqe.{stage}.cli") if m != TORCH_BY_DESIGN]
+    modules = closure(f"debiasqe.{stage}.cli")
     assert len(modules) > 3, modules  # the closure was read: the cli module, its package and what it imports
     assert _loaded_heavy(modules, LAZY_THIRD_PARTY) == []
 
 
 def test_the_probe_sees_torch_where_it_is_imported():
     """Control: the module that needs torch does load it (so an empty answer above means something)."""
-    assert _loaded_heavy([TORCH_BY_DESIGN]) == ["torch"]
+    assert _loaded_heavy([TORCH_MODULE]) == ["torch"]
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["prepare", "--help"], ["compress", "--help"], ["report", "--help"],
+@pytest.mark.parametrize("argv", [["--help"], ["prepare", "--help"], ["patches", "--help"], ["compress", "--help"],
+                                  ["report", "--help"],
                                   ["rate-summary", "--help"], ["status", "--help"]])
 def test_help_of_light_commands_loads_neither(argv):
     code = ("import atexit, json, sys\n"

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from debiasqe.data.patches import (PairedPatchDataset, PatchAlignmentError, PatchGrid, augment_pair,
-                                   extract_patches, index_path_for, patch_positions, read_index, store_folder,
-                                   write_image_store)
+from debiasqe.data.patches import (PatchAlignmentError, PatchGrid, augment_pair, extract_patches,
+                                   index_path_for, patch_positions, read_index, store_folder, write_image_store)
+from debiasqe.train.patch_dataset import PairedPatchDataset
 from debiasqe.core.errors import BadImageError
 
 P, STEP = 4, 3

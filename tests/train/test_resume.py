@@ -13,7 +13,8 @@ from PIL import Image
 from torch import nn
 
 from debiasqe.train import checkpoint as ckpt
-from debiasqe.data.patches import PairedPatchDataset, read_index, store_digest, write_image_store
+from debiasqe.data.patches import read_index, store_digest, write_image_store
+from debiasqe.train.patch_dataset import PairedPatchDataset
 from debiasqe.core.errors import ConfigError
 from debiasqe.train.trainer import Trainer
 from test_train import cfg, nets

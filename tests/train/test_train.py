@@ -359,7 +359,8 @@ def test_paired_patch_dataset_per_level_and_per_codec(tmp_path, levels):
     import numpy as np
     from PIL import Image
 
-    from debiasqe.data.patches import PairedPatchDataset, extract_patches
+    from debiasqe.data.patches import extract_patches
+    from debiasqe.train.patch_dataset import PairedPatchDataset
 
     rng = np.random.default_rng(0)
     raw_png = tmp_path / "raw.png"

@@ -211,7 +211,7 @@ def test_download_extract_prepare_compress(e2e):
 def test_patch_stores_align_raw_and_compressed(e2e):
     import torch
 
-    from debiasqe.data.patches import PairedPatchDataset
+    from debiasqe.train.patch_dataset import PairedPatchDataset
 
     work, (a, b, c, d) = e2e["work"], e2e["photos"]
     stores = work / "results/patches/div2k_train"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from ..data.patches import PairedPatchDataset
+from .patch_dataset import PairedPatchDataset
 from .trainer import resolve_config, train
 
 

@@ -10,7 +10,7 @@ Usage (the CLI / Snakemake rule passes the validated method config)::
 
 ``dataset`` is any ``torch.utils.data.Dataset`` of ``(raw, compressed)``
 pairs (CHW, uint8 in 0..255 or float in [0, 1], e.g.
-``debiasqe.data.patches.PairedPatchDataset(..., uint8=True)`` over one
+``debiasqe.train.patch_dataset.PairedPatchDataset(..., uint8=True)`` over one
 compressed array or a list of them). Build it with ``augment=False``: the
 trainer crops and augments (flips / transpose) itself as a deterministic
 function of ``(seed, step, slot)``, which is what lets a killed run resume to
