@@ -13,10 +13,10 @@ import pytest
 import torch
 import torchvision
 
-from debiasqe.weights import store as W
-from debiasqe.weights.record import WeightFile, file_sha256
 from debiasqe.archs import VGG19_LAYERS, VGGFeatures, count_parameters
 from debiasqe.core.errors import ConfigError, IntegrityError, WeightsUnavailableError
+from debiasqe.weights import store as W
+from debiasqe.weights.record import WeightFile, file_sha256
 
 torch.set_num_threads(1)
 

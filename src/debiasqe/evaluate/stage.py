@@ -38,8 +38,8 @@ from ..core.errors import BadImageError, ConfigError
 from ..core.provenance import base_record
 from ..methods import IDENTITY
 from ..paths import result_path
-from ..weights import metric_weights as mw
 from ..report.marks import RANDOM_INIT, encode
+from ..weights import metric_weights as mw
 from . import metrics as mt
 from .disparity import disparity
 from .fid import domain_fids, inception_for_policy
