@@ -135,3 +135,57 @@ def test_report_banner(tmp_path):
     assert html.index("<h1 class=\"title\">Title</h1>") < html.index("Not measurements") < html.index("Body.")
     assert open(mk.landing_page(template, tmp_path / "plain.rst", [])).read() == template.read_text()
     assert "random-init" in mk.banner_lines("random")[0]
+
+
+def _disparity_csv(root, vgg, method="esrgan"):
+    """One evaluation job's disparity CSV, written by the stage's own writer from real images."""
+    import numpy as np
+    from PIL import Image
+
+    from debiasqe.evaluate.stage import LevelPaths, _write_disparity
+
+    rng = np.random.default_rng(0)
+    raw = (rng.random((40, 48, 3)) * 255).astype(np.uint8)
+    dirs = {}
+    for name, img in {"raw": raw, "comp": raw // 2, "enh": raw // 3 * 2}.items():
+        dirs[name] = root / name
+        dirs[name].mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(dirs[name] / "a.png")
+    csv = root / "disparity" / method / "demo_test" / "bpg" / "37.csv"
+    lp = LevelPaths(37, dirs["comp"], dirs["enh"], root / "m.csv", root / "d.json", csv)
+    _write_disparity(lp, ["a.png"], dirs["raw"], vgg, patch=16, patches=4, seed=0, device="cpu", batch=4)
+    return csv
+
+
+def test_disparity_figure_marks_features_of_a_random_init_vgg(tmp_path):
+    """Fig. 6's feature-wise panel is a VGG-19 number: † when VGG-19 ran random-init, else no mark."""
+    import torch
+
+    from debiasqe.evaluate.stage import _vgg_features
+    from debiasqe.report.figures import fig_disparity
+    from debiasqe.report.results import read_disparity
+
+    torch.manual_seed(0)
+    random_vgg = _vgg_features("random", "cpu")
+    assert random_vgg.provenance["sha256"] == "random-init"
+    marked = _disparity_csv(tmp_path / "random", random_vgg)
+    assert set(pd.read_csv(marked)["marks"]) == {"feat_ec:random-init;feat_rc:random-init"}
+    df = read_disparity([marked])
+    assert len(df) == 4 and df["marks"].iloc[0] == {"feat_ec": ("random-init",), "feat_rc": ("random-init",)}
+    fig = fig_disparity([marked], tmp_path / "fig6")
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["Pixel-wise MAE", "Feature-wise MAE\u2020"]
+    assert fig._suptitle.get_text() == "\u2020 random-init network: not a measurement"
+
+    def pretrained(x):  # stands in for a VGG-19 loaded from its verified file
+        return random_vgg(x)
+
+    pretrained.provenance = {"name": "vgg19", "file": "vgg19-dcbb9e9d.pth", "sha256": "ab" * 32}
+    clean = _disparity_csv(tmp_path / "pretrained", pretrained)
+    assert pd.read_csv(clean, keep_default_na=False)["marks"].eq("").all()
+    fig = fig_disparity([clean], tmp_path / "fig6b")
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["Pixel-wise MAE", "Feature-wise MAE"]
+    assert fig._suptitle is None
+    # a CSV written before the marks column existed reads as unmarked
+    old = pd.read_csv(clean).drop(columns="marks")
+    old.to_csv(clean, index=False)
+    assert read_disparity([clean])["marks"].tolist() == [{}] * 4

@@ -13,9 +13,10 @@ import pytest
 import torch
 import torchvision
 
-from debiasqe.weights import store as W
 from debiasqe.archs import VGG19_LAYERS, VGGFeatures, count_parameters
 from debiasqe.core.errors import ConfigError, IntegrityError, WeightsUnavailableError
+from debiasqe.weights import store as W
+from debiasqe.weights.record import WeightFile, file_sha256
 
 torch.set_num_threads(1)
 
@@ -53,14 +54,17 @@ def vgg_cache(fake_vgg, monkeypatch, tmp_path):
 
 # ---------------------------------------------------------------- registry facts
 
-def test_vgg19_spec_follows_torchvision_hash_prefix_convention():
+def test_vgg19_record_follows_torchvision_hash_prefix_convention():
     spec = W.get_spec("vgg19")
     assert spec.url == "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-    assert spec.filename == Path(spec.url).name
-    prefix = spec.filename.rsplit("-", 1)[1].split(".")[0]
-    assert prefix == spec.hash_prefix == "dcbb9e9d"
+    assert spec.name == Path(spec.url).name
+    prefix = spec.name.rsplit("-", 1)[1].split(".")[0]
+    assert prefix == spec.sha256_prefix == "dcbb9e9d"
     assert spec.sha256 is not None and len(spec.sha256) == 64 and spec.sha256.startswith(prefix)
-    assert spec.cache == "torch_hub_checkpoints"
+    assert spec.relpath == "torch/hub/checkpoints/vgg19-dcbb9e9d.pth"  # where torch hub's loader looks
+    with pytest.raises(ValueError, match="does not start with dcbb9e9d"):
+        WeightFile("vgg19", "torchvision", spec.name, spec.url, spec.relpath, sha256="0" * 64,
+                   sha256_prefix="dcbb9e9d")
 
 
 def test_layer_table_matches_torchvision_indices():
@@ -193,20 +197,23 @@ def test_tampered_file_fails_hash_check(empty_caches, monkeypatch):
     path = folder / "toy.pth"
     torch.save({"w": torch.arange(1000.0)}, path)
     good = hashlib.sha256(path.read_bytes()).hexdigest()
-    monkeypatch.setitem(W.WEIGHTS, "toy", W.WeightSpec("toy", "https://example.invalid/toy.pth", good, "toy.pth"))
+    monkeypatch.setitem(W.WEIGHTS, "toy", WeightFile("toy", "torchvision", "toy.pth", "https://example.invalid/toy.pth",
+                                                     "toy.pth", sha256=good))
     state, prov = W.load_state_dict("toy", "required")
     assert torch.equal(state["w"], torch.arange(1000.0)) and prov["sha256"] == good
     data = bytearray(path.read_bytes())
     data[-100] ^= 0xFF
     path.write_bytes(bytes(data))
     bad = hashlib.sha256(bytes(data)).hexdigest()
-    with pytest.raises(IntegrityError, match=f"{path}: sha256 mismatch.*expected {good}, got {bad}"):
+    with pytest.raises(IntegrityError) as err:
         W.load_state_dict("toy", "auto")
+    assert str(err.value) == (f"{path}: sha256 {bad} but toy.pth must be {good}; "
+                              f"delete it and run `snakemake -f fetch_weights`")
 
 
 def test_hash_cache_keys_on_mtime_and_size(tmp_path):
     p = tmp_path / "f.bin"
     p.write_bytes(b"abc")
-    assert W.file_sha256(p) == hashlib.sha256(b"abc").hexdigest()
+    assert file_sha256(p) == hashlib.sha256(b"abc").hexdigest()
     p.write_bytes(b"abcd")
-    assert W.file_sha256(p) == hashlib.sha256(b"abcd").hexdigest()
+    assert file_sha256(p) == hashlib.sha256(b"abcd").hexdigest()

@@ -8,7 +8,8 @@ For each level it writes
   deviation_pct; paper eq. 1);
 - ``disparity/.../{level}.csv`` at the headline setting only: pixel and
   VGG-feature MAE of raw vs compressed and enhanced vs compressed on seeded
-  random patches (Fig. 6).
+  random patches (Fig. 6), with a ``marks`` column (``feat_ec:random-init;feat_rc:random-init``
+  when VGG-19 ran random-init; its provenance is in the level's metrics provenance).
 
 Metric networks are built once per job, and every level's images are scored
 in one :func:`~debiasqe.evaluate.metrics.evaluate_sets` call: each image is
@@ -37,6 +38,7 @@ from ..core.errors import BadImageError, ConfigError
 from ..core.provenance import base_record
 from ..methods import IDENTITY
 from ..paths import result_path
+from ..report.marks import RANDOM_INIT, encode
 from ..weights import metric_weights as mw
 from . import metrics as mt
 from .disparity import disparity
@@ -124,6 +126,8 @@ def _evaluate(method, dataset, levels, raw_dir, metrics, features_dir, weights_d
             level_prov["fid"]["n_patches"] = domains[-1]["patches"]
         if lpips is not None:
             domains.append(_lpips_domain(built["lpips"], lpips, codec, lp, df))
+        if lp.disparity_csv is not None:
+            level_prov["disparity"] = {"vgg19": vgg.provenance}  # which VGG-19 the feature-wise MAE used
         set_level = {"fid": domains[0]["S_RE"]} if fid is not None else None
         mt.write_metrics_csv(df, lp.metrics_csv, base_record(method=method, dataset=dataset, codec=codec,
                                                              level=lp.level, seed=seed, evaluation=level_prov),
@@ -188,8 +192,16 @@ def _write_disparity(lp, names, raw_dir, vgg, patch, patches, seed, device, batc
     dis = disparity(triples, patch=min(patch, *_min_side(raw_dir, names)),
                     patches_per_image=max(1, patches // len(names)), seed=seed,
                     feature_fn=vgg, device=device, batch_size=batch)
+    dis["marks"] = disparity_marks(vgg.provenance)
     with atomic_open(lp.disparity_csv, "w", newline="") as fh:
         dis.to_csv(fh, index=False, float_format="%.6g")
+
+
+def disparity_marks(vgg_provenance: dict | None) -> str:
+    """The disparity CSV's ``marks`` column: the feature-wise MAE is a VGG-19 number, so it is
+    marked random-init when that network had no pretrained file (pixel MAE never is)."""
+    feat = (RANDOM_INIT.key,) if (vgg_provenance or {}).get("sha256") == RANDOM_INIT.key else ()
+    return encode({"feat_rc": feat, "feat_ec": feat})
 
 
 def _deviation_or_nan(s_cr: float, s_ce: float, s_re: float) -> float:

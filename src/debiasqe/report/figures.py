@@ -372,8 +372,12 @@ def fig_disparity(disparity: Source, out_stem, methods: Sequence[str] | None = N
     with style():
         fig = new_figure(PAGE_WIDTH / 1.4, 2.3)
         axes = fig.subplots(1, 2)
+        used = set()
         for ax, (xs, ys, title) in zip(axes, (("pix_rc", "pix_ec", "Pixel-wise MAE"),
                                                ("feat_rc", "feat_ec", "Feature-wise MAE"))):
+            # a random-init VGG-19's features: the panel is marked like every other figure's
+            panel_marks = _disparity_marks(df[df["method"].isin(methods)], (xs, ys))
+            used |= panel_marks
             lim = 0.0
             for i, m in enumerate(methods):
                 s = df[df.method == m][[xs, ys]].dropna()
@@ -396,10 +400,18 @@ def fig_disparity(disparity: Source, out_stem, methods: Sequence[str] | None = N
             ax.plot([0, lim], [0, lim], color=OKABE_ITO["grey"], lw=0.6, ls=":", gid="diagonal")
             ax.set_xlim(0, lim * 1.02 or 1)
             ax.set_ylim(0, lim * 1.02 or 1)
-            ax.set_title(title)
+            ax.set_title(mk.panel_title(title, panel_marks))
             ax.set_xlabel("Raw vs. Comp.")
             ax.set_ylabel("Enh. vs. Comp.")
         axes[0].legend(loc="upper left")
         axes[1].legend(loc="upper left")
+        mk.figure_note(fig, used)
         save_figure(fig, out_stem)
     return fig
+
+
+def _disparity_marks(df, columns) -> set:
+    """The marks of ``columns`` over the rows shown (read_disparity's per-row ``marks``)."""
+    if "marks" not in df.columns:
+        return set()
+    return {k for per_row in df["marks"] for c in columns for k in (per_row or {}).get(c, ())}

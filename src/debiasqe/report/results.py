@@ -169,17 +169,20 @@ def read_domains(src: Source) -> pd.DataFrame:
 
 
 def read_disparity(src: Source) -> pd.DataFrame:
-    """Columns method, dataset, codec, level, patch, image, pix_rc, pix_ec, feat_rc, feat_ec."""
+    """Columns method, dataset, codec, level, patch, image, pix_rc, pix_ec, feat_rc, feat_ec, marks
+    (per row, ``{column: mark keys}``: the feature-wise MAE of a random-init VGG-19 is marked;
+    ``{}`` for files written before the column existed)."""
     if isinstance(src, pd.DataFrame):
         return src
     frames = []
     for p in _paths(src):
         df = _read_csv(p, ["pix_rc", "pix_ec", "feat_rc", "feat_ec"])
+        df["marks"] = [marks.decode(t) for t in df["marks"]] if "marks" in df.columns else [{}] * len(df)
         for k, v in keys_from_path(p, "disparity").items():
             df.insert(0, k, v)
         frames.append(df)
     if not frames:
-        return pd.DataFrame(columns=[*KEYS, "pix_rc", "pix_ec", "feat_rc", "feat_ec"])
+        return pd.DataFrame(columns=[*KEYS, "pix_rc", "pix_ec", "feat_rc", "feat_ec", "marks"])
     return pd.concat(frames, ignore_index=True)
 
 

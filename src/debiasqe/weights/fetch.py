@@ -20,7 +20,8 @@ caches the libraries read (``torch/hub/checkpoints/``, ``torch/hub/pyiqa/``,
 4. otherwise ``missing`` (``required`` then stops with one line).
 
 A file whose sha256 is known (in full, or torch hub's prefix in its name)
-and differs is refused with one line naming it and both hashes.
+and differs is refused with one line naming it and both hashes
+(:func:`debiasqe.weights.record.verify`, the one check).
 """
 
 from __future__ import annotations
@@ -36,16 +37,16 @@ from typing import Callable, Sequence
 from urllib.parse import urlsplit
 
 from ..core.atomic import write_text
-from ..core.errors import IntegrityError, WeightsUnavailableError
+from ..core.errors import WeightsUnavailableError
 from ..core.provenance import base_record
 from ..data.download import DownloadError, download
 from ..paths import resources
 from ..report.marks import count_marked_outputs
 from . import metric_weights as mw
 from . import store as wstore
+from .record import FETCH_COMMAND, WeightFile, verify
 
 FOUND, LINKED, DOWNLOADED, MISSING, NOT_LOOKED = "found", "linked", "downloaded", "missing", "not-looked-for"
-FETCH_COMMAND = "snakemake -f fetch_weights"
 PROBE_TIMEOUT = 3.0
 
 
@@ -63,38 +64,20 @@ def mirror_setting(configured: str | None = None) -> str | None:
     return os.environ.get("DEBIASQE_WEIGHTS_MIRROR") or configured or None
 
 
-def vgg19_file() -> mw.WeightFile:
-    """torchvision's VGG-19, as a store file (losses, L_R, disparity)."""
-    spec = wstore.get_spec("vgg19")
-    return mw.WeightFile("vgg19", "torchvision", spec.filename, spec.url,
-                         f"torch/hub/checkpoints/{spec.filename}", sha256=spec.sha256,
-                         sha256_prefix=spec.hash_prefix)
+def vgg19_file() -> WeightFile:
+    """torchvision's VGG-19 (losses, L_R, disparity), read from the registry when called."""
+    return wstore.get_spec("vgg19")
 
 
-def needed_files(metrics: Sequence[str], vgg: bool = True) -> list[mw.WeightFile]:
+def needed_files(metrics: Sequence[str], vgg: bool = True) -> list[WeightFile]:
     files = mw.all_files(metrics)
     if vgg and all(f.relpath != vgg19_file().relpath for f in files):
         files.append(vgg19_file())
     return files
 
 
-def in_store(f: mw.WeightFile, store: str | os.PathLike) -> Path | None:
+def in_store(f: WeightFile, store: str | os.PathLike) -> Path | None:
     return mw.find_present(f, store)
-
-
-# --- verification ----------------------------------------------------------------------------------
-
-def verify_file(f: mw.WeightFile, path: str | os.PathLike) -> str:
-    """sha256 of ``path``; IntegrityError (one line, both hashes) when it is not ``f``'s known hash."""
-    path = Path(path)
-    got = wstore.file_sha256(path)
-    if f.sha256 and got != f.sha256.lower():
-        raise IntegrityError(f"{path}: sha256 {got} but {f.key} must be {f.sha256}; "
-                             f"delete it and run `{FETCH_COMMAND}`")
-    if not f.sha256 and f.sha256_prefix and not got.startswith(f.sha256_prefix.lower()):
-        raise IntegrityError(f"{path}: sha256 {got} but {f.key} must start with {f.sha256_prefix} "
-                             f"(from its name); delete it and run `{FETCH_COMMAND}`")
-    return got
 
 
 # --- standard caches -------------------------------------------------------------------------------
@@ -119,7 +102,7 @@ def _hf_hub_dirs() -> list[Path]:
     return dirs
 
 
-def cache_candidates(f: mw.WeightFile, store: str | os.PathLike) -> list[Path]:
+def cache_candidates(f: WeightFile, store: str | os.PathLike) -> list[Path]:
     """Where the user's own caches may already hold ``f`` (read from the environment now)."""
     out: list[Path] = [Path(store) / f.name]  # debiasqe's old flat layout
     for hub in _torch_hub_dirs():
@@ -155,7 +138,7 @@ def place(src: Path, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
-def _mark_timm(f: mw.WeightFile, dest: Path) -> None:
+def _mark_timm(f: WeightFile, dest: Path) -> None:
     if f.kind == "timm":
         ref = dest.parents[2] / "refs" / "main"
         if not ref.is_file():
@@ -194,7 +177,7 @@ def _no_proxy(host: str) -> bool:
                for d in skip.split(",") if d.strip()) or host in ("127.0.0.1", "localhost")
 
 
-def source_url(f: mw.WeightFile, mirror: str | None) -> str:
+def source_url(f: WeightFile, mirror: str | None) -> str:
     """Where ``f`` is downloaded from: ``mirror``/<path in the store>, else its own URL."""
     if not mirror:
         return f.url
@@ -203,14 +186,14 @@ def source_url(f: mw.WeightFile, mirror: str | None) -> str:
     return str(Path(mirror).expanduser() / f.relpath)
 
 
-def _obtain(f: mw.WeightFile, dest: Path, mirror: str | None, prober: Prober,
+def _obtain(f: WeightFile, dest: Path, mirror: str | None, prober: Prober,
             downloader: Callable[..., object], progress: bool) -> str | None:
     """Fetch ``f`` into ``dest``; return where it came from, or None (unreachable or failed)."""
     src = source_url(f, mirror)
     if "://" not in src:  # a local mirror folder
         if not Path(src).is_file():
             return None
-        verify_file(f, src)
+        verify(f, src)
         place(Path(src), dest)
         return src
     if not prober.reachable(src):
@@ -240,7 +223,7 @@ def fetch(metrics: Sequence[str], store: str | os.PathLike, policy: str = "auto"
         elif policy != "random":
             cached = next((p for p in cache_candidates(f, store) if p.is_file()), None)
             if cached is not None:
-                verify_file(f, cached)
+                verify(f, cached)
                 place(cached, dest)
                 state, source = LINKED, str(cached)
             else:
@@ -250,7 +233,7 @@ def fetch(metrics: Sequence[str], store: str | os.PathLike, policy: str = "auto"
                 _mark_timm(f, dest)
         elif present is None:
             state = MISSING
-        digest = verify_file(f, dest) if state not in (MISSING, NOT_LOOKED) else None
+        digest = verify(f, dest) if state not in (MISSING, NOT_LOOKED) else None
         rows.append({"key": f.key, "name": f.name, "metric": f.metric, "kind": f.kind, "relpath": f.relpath,
                      "path": str(dest), "state": state, "source": source,
                      "size": dest.stat().st_size if digest else None, "sha256": digest or "missing"})
@@ -282,8 +265,8 @@ def read_manifest(manifest_path: str | os.PathLike) -> dict | None:
 
 # --- what a job sees: its weight state ------------------------------------------------------------
 
-def state_of(files: Sequence[mw.WeightFile], store: str | os.PathLike, policy: str,
-             present: Callable[[mw.WeightFile], bool] | None = None) -> str:
+def state_of(files: Sequence[WeightFile], store: str | os.PathLike, policy: str,
+             present: Callable[[WeightFile], bool] | None = None) -> str:
     """A job's weight state: ``none`` (it needs no file), ``random-init`` (``pretrained: random``),
     ``pretrained-<digest>`` (every file present) or ``partial-<digest>`` (some missing: those
     networks run random-init under ``auto``). The digest covers the files' store paths and which
@@ -318,12 +301,12 @@ class Expectation:
         self.failed = {r["relpath"] for r in (record or {}).get("files", []) if r.get("state") == MISSING}
         self._memo: dict[str, bool] = {}
 
-    def present(self, f: mw.WeightFile) -> bool:
+    def present(self, f: WeightFile) -> bool:
         if f.relpath not in self._memo:
             self._memo[f.relpath] = self._present(f)
         return self._memo[f.relpath]
 
-    def _present(self, f: mw.WeightFile) -> bool:
+    def _present(self, f: WeightFile) -> bool:
         if in_store(f, self.store) is not None:
             return True
         if self.policy == "random":
@@ -334,10 +317,10 @@ class Expectation:
             return False
         return not unobtainable([f], self.store, self.mirror, self.prober)
 
-    def state(self, files: Sequence[mw.WeightFile]) -> str:
+    def state(self, files: Sequence[WeightFile]) -> str:
         return state_of(files, self.store, self.policy, self.present)
 
-    def to_fetch(self, files: Sequence[mw.WeightFile]) -> list[str]:
+    def to_fetch(self, files: Sequence[WeightFile]) -> list[str]:
         """Store paths of the files a fetch would bring now (expected, but not in the store yet)."""
         return sorted(f.relpath for f in files if self.present(f) and in_store(f, self.store) is None)
 
@@ -354,11 +337,11 @@ def write_state(path: str | os.PathLike, state: str) -> bool:
     return True
 
 
-def missing_in_store(files: Sequence[mw.WeightFile], store: str | os.PathLike) -> list[str]:
+def missing_in_store(files: Sequence[WeightFile], store: str | os.PathLike) -> list[str]:
     return [f.relpath for f in files if in_store(f, store) is None]
 
 
-def unobtainable(files: Sequence[mw.WeightFile], store: str | os.PathLike, mirror: str | None,
+def unobtainable(files: Sequence[WeightFile], store: str | os.PathLike, mirror: str | None,
                  prober: Prober | None = None) -> list[str]:
     """Store paths of the files that neither the store, a user cache, the mirror nor a reachable
     host can provide (stat calls, and one probe per host only when something is absent)."""
@@ -374,7 +357,7 @@ def unobtainable(files: Sequence[mw.WeightFile], store: str | os.PathLike, mirro
 
 
 def console_lines(when: str, policy: str, store: str | os.PathLike, manifest_path: str | os.PathLike,
-                  files: Sequence[mw.WeightFile], results_root: str | os.PathLike = "results") -> list[str]:
+                  files: Sequence[WeightFile], results_root: str | os.PathLike = "results") -> list[str]:
     """What the run says about pretrained files at its start and in its last lines."""
     if policy == "random":
         return ["debiasqe: pretrained: random: every learned network is RANDOM-INIT; "

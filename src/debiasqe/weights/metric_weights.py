@@ -28,13 +28,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..core.errors import ConfigError
 from ..evaluate.iqa import METRIC_SPECS
 from ..paths import resources
+from .record import WeightFile
 
 DEFAULT_WEIGHTS_DIR = Path(resources("weights"))
 #: revision recorded in ``refs/main`` for timm files we place ourselves
@@ -42,29 +42,6 @@ OFFLINE_HF_REVISION = "0" * 40
 
 #: every registered metric (debiasqe.evaluate.iqa: one file per metric)
 METRICS = tuple(sorted(METRIC_SPECS))
-
-
-@dataclass(frozen=True)
-class WeightFile:
-    metric: str
-    kind: str            # pyiqa | torchvision | timm | clip
-    name: str            # file name as the library expects it
-    url: str
-    relpath: str         # relative to the weights folder
-    sha256: str | None = None         # full digest when the source gives one
-    sha256_prefix: str | None = None  # torch-hub style "-<hex>." in the name
-    hf_repo: str | None = None        # timm: the Hugging Face repo id
-
-    @property
-    def key(self) -> str:
-        """Unique, readable id for provenance (timm files share a name)."""
-        return f"{self.hf_repo}/{self.name}" if self.kind == "timm" else self.name
-
-    def path(self, weights_dir: str | os.PathLike) -> Path:
-        return Path(weights_dir) / self.relpath
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _prefix(name: str) -> str | None:

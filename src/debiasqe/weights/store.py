@@ -1,16 +1,11 @@
-"""Registry of pretrained weight files: where they come from, where they live.
+"""VGG-19's pretrained file and the lookup of a named file under the ``pretrained`` policy.
 
-Each :class:`WeightSpec` names one file (url, sha256, file name, cache
-kind). Later stages add pyiqa / timm / CLIP files with :func:`register`.
-
-A file is looked for in the store only (``$DEBIASQE_WEIGHTS`` or
-``resources/weights/``, e.g. ``torch/hub/checkpoints/vgg19-dcbb9e9d.pth``):
-:mod:`debiasqe.weights.fetch` puts it there, from the user's own caches or a
-download. A found file is hashed (sha256, cached per
-path + mtime + size for the life of the process) and must match the spec;
-a spec without a full sha256 but with a ``hash_prefix`` (torchvision's
-convention: the first 8 hex digits of the sha256 are in the file name) is
-checked against the prefix.
+:data:`WEIGHTS` maps a name to its :class:`~debiasqe.weights.record.WeightFile`
+(the record the fetch and the metric files use too). A file is looked for in
+the store only (``$DEBIASQE_WEIGHTS`` or ``resources/weights/``, e.g.
+``torch/hub/checkpoints/vgg19-dcbb9e9d.pth``): :mod:`debiasqe.weights.fetch`
+puts it there, from the user's own caches or a download. A found file must
+pass :func:`debiasqe.weights.record.verify`.
 
 The ``pretrained`` policy decides what happens when the file is absent:
 
@@ -27,146 +22,46 @@ was used).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import ConfigError, IntegrityError, WeightsUnavailableError
 from ..paths import resources
+from .record import FETCH_COMMAND, WeightFile, file_sha256, verify
 
 log = logging.getLogger(__name__)
 
 POLICIES = ("required", "auto", "random")
-CACHES = ("debiasqe", "torch_hub_checkpoints", "torch_hub_pyiqa", "huggingface", "clip")
 RANDOM_INIT = "random-init"
 
+_VGG19_NAME = "vgg19-dcbb9e9d.pth"
 
-@dataclass(frozen=True)
-class WeightSpec:
-    """One pretrained file.
-
-    ``cache`` says where the file is stored once fetched: ``debiasqe`` (our
-    weights folder) or the folder the third-party loader reads from
-    (``torch_hub_checkpoints``, ``torch_hub_pyiqa``, ...), so that library
-    finds it offline.
-    """
-
-    name: str
-    url: str
-    sha256: str | None
-    filename: str
-    cache: str = "debiasqe"
-    size: int | None = None
-    hash_prefix: str | None = None
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        if self.cache not in CACHES:
-            raise ValueError(f"weight {self.name!r}: unknown cache {self.cache!r} (allowed: {CACHES})")
-        if self.sha256 is not None and self.hash_prefix is not None and not self.sha256.startswith(self.hash_prefix):
-            raise ValueError(f"weight {self.name!r}: sha256 does not start with hash_prefix {self.hash_prefix}")
+#: named files a job loads itself (the metric networks' files: debiasqe.weights.metric_weights)
+WEIGHTS: dict[str, WeightFile] = {
+    # torchvision VGG-19 (ImageNet): perceptual loss, domain-divergence regularization, disparity.
+    # Full hash as published by several independent manifests; its first 8 hex digits are the
+    # "dcbb9e9d" torchvision puts in the file name.
+    "vgg19": WeightFile("vgg19", "torchvision", _VGG19_NAME, f"https://download.pytorch.org/models/{_VGG19_NAME}",
+                        f"torch/hub/checkpoints/{_VGG19_NAME}",
+                        sha256="dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44",
+                        sha256_prefix="dcbb9e9d"),
+}
 
 
-WEIGHTS: dict[str, WeightSpec] = {}
-
-
-def register(spec: WeightSpec, *, replace: bool = False) -> WeightSpec:
-    if spec.name in WEIGHTS and not replace:
-        raise ValueError(f"weight {spec.name!r} already registered")
-    WEIGHTS[spec.name] = spec
-    return spec
-
-
-register(
-    WeightSpec(
-        name="vgg19",
-        url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
-        # full hash as published by several independent manifests; its first
-        # 8 hex digits are the "dcbb9e9d" torchvision puts in the file name
-        sha256="dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44",
-        filename="vgg19-dcbb9e9d.pth",
-        cache="torch_hub_checkpoints",
-        size=574673361,
-        hash_prefix="dcbb9e9d",
-        description="torchvision VGG-19 (ImageNet), perceptual loss and domain-divergence features",
-    )
-)
-
-
-def get_spec(name: str) -> WeightSpec:
+def get_spec(name: str) -> WeightFile:
     try:
         return WEIGHTS[name]
     except KeyError:
         raise ConfigError(f"unknown weight file {name!r}; registered: {', '.join(sorted(WEIGHTS))}") from None
 
 
-# --- locations -------------------------------------------------------------
-
 def weights_dir() -> Path:
     """The weight store every job reads: ``$DEBIASQE_WEIGHTS`` or ``resources/weights``
     (the pipeline exports DEBIASQE_WEIGHTS from ``weights.dir`` into every job)."""
     env = os.environ.get("DEBIASQE_WEIGHTS")
     return Path(env).expanduser().absolute() if env else Path(resources("weights")).absolute()
-
-
-_SUBDIR = {"torch_hub_checkpoints": "torch/hub/checkpoints", "torch_hub_pyiqa": "torch/hub/pyiqa",
-           "huggingface": "hf/hub", "clip": "torch/hub/clip", "debiasqe": ""}
-
-
-def expected_path(spec: WeightSpec) -> Path:
-    """The file's place in the store (the layout of the cache its library reads)."""
-    sub = _SUBDIR[spec.cache]
-    return weights_dir() / sub / spec.filename if sub else weights_dir() / spec.filename
-
-
-def candidate_paths(spec: WeightSpec) -> list[Path]:
-    """Where jobs look: the store only (``fetch_weights`` links files from other caches into it)."""
-    return [expected_path(spec)]
-
-
-def find(spec: WeightSpec) -> Path | None:
-    for p in candidate_paths(spec):
-        if p.is_file():
-            return p
-    return None
-
-
-# --- hashing ---------------------------------------------------------------
-
-_HASH_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of ``path``, cached per (resolved path, mtime_ns, size)."""
-    path = Path(path)
-    st = path.stat()
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
-    if key not in _HASH_CACHE:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _HASH_CACHE[key] = h.hexdigest()
-    return _HASH_CACHE[key]
-
-
-def verify(spec: WeightSpec, path: Path) -> str:
-    """Check ``path`` against ``spec``; return its sha256 or raise IntegrityError."""
-    actual = file_sha256(path)
-    if spec.sha256 is not None:
-        if actual != spec.sha256.lower():
-            raise IntegrityError(
-                f"{path}: sha256 mismatch for weights {spec.name!r}: expected {spec.sha256}, got {actual} "
-                f"(delete the file and fetch it again)"
-            )
-    elif spec.hash_prefix is not None and not actual.startswith(spec.hash_prefix.lower()):
-        raise IntegrityError(
-            f"{path}: sha256 mismatch for weights {spec.name!r}: expected prefix {spec.hash_prefix}, got {actual}"
-        )
-    return actual
 
 
 # --- resolution ------------------------------------------------------------
@@ -190,29 +85,29 @@ def resolve(name: str, policy: str = "required", path: str | Path | None = None)
     spec = get_spec(name)
     if policy == "random":
         return None, random_provenance(name)
-    found = Path(path) if path is not None else find(spec)
-    if found is None or not found.is_file():
-        where = found if found is not None else expected_path(spec)
+    expected = spec.path(weights_dir())
+    found = Path(path) if path is not None else expected
+    if not found.is_file():
         if policy == "required":
             raise WeightsUnavailableError(
-                f"pretrained weights {spec.name!r} ({spec.filename}) not found at {where}; "
-                f"run `snakemake -f fetch_weights` or download {spec.url} to {expected_path(spec)}"
+                f"pretrained weights {name!r} ({spec.name}) not found at {found}; "
+                f"run `{FETCH_COMMAND}` or download {spec.url} to {expected}"
             )
         msg = (
-            f"pretrained weights {spec.name!r} ({spec.filename}) not found at {where}: using RANDOM "
+            f"pretrained weights {name!r} ({spec.name}) not found at {found}: using RANDOM "
             f"initialisation (pretrained: auto); results will not match the paper. "
-            f"Run `snakemake -f fetch_weights` or download {spec.url}"
+            f"Run `{FETCH_COMMAND}` or download {spec.url}"
         )
         log.warning(msg)
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
         return None, random_provenance(name)
-    if path is not None and found.name != spec.filename:
+    if path is not None and found.name != spec.name:
         # a user-supplied file under another name (e.g. a converted model):
         # not the registry's file, so it is recorded by its own hash
         digest = file_sha256(found)
     else:
         digest = verify(spec, found)
-    return found, {"name": spec.name, "file": str(found), "sha256": digest}
+    return found, {"name": name, "file": str(found), "sha256": digest}
 
 
 def load_state_dict(name: str, policy: str = "required", path: str | Path | None = None) -> tuple[dict | None, dict]:
@@ -231,6 +126,6 @@ def load_state_dict(name: str, policy: str = "required", path: str | Path | None
     return state, provenance
 
 
-def with_sha256(name: str, sha256: str | None) -> WeightSpec:
-    """Return a copy of spec ``name`` with another hash (tests, local mirrors)."""
-    return dataclasses.replace(get_spec(name), sha256=sha256, hash_prefix=None)
+def with_sha256(name: str, sha256: str | None) -> WeightFile:
+    """Return a copy of file ``name`` with another hash (tests: stand-in files)."""
+    return dataclasses.replace(get_spec(name), sha256=sha256, sha256_prefix=None)

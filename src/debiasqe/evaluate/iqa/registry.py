@@ -3,7 +3,7 @@
 A metric file calls :func:`register_metric` with
 
 - ``files``: a function returning the pretrained files ``pyiqa.create_metric``
-  reads with its default options (:class:`debiasqe.weights.metric_weights.WeightFile`),
+  reads with its default options (:class:`debiasqe.weights.record.WeightFile`),
   called only when needed, since it imports pyiqa;
 - ``random_init``: the ``create_metric`` keyword arguments that build it
   without any file (tests, smoke runs, ``pretrained: random``), or ``None``
