@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from . import paths
 from .data import datasets as dsreg
 from .data import remote
-from .methods import IDENTITY, evaluated_methods, gan_methods, train_setting
+from .methods import IDENTITY, evaluated_methods, gan_methods, runs, train_setting
 from .report.build import TABLE_STEMS, headline
 
 TABLE_EXTS = ("csv", "md", "tex")
@@ -41,9 +41,10 @@ def trained_methods(config: dict) -> list[str]:
 
 
 def train_units(config: dict) -> list[tuple[str, str, str]]:
-    """(method, codec, setting) of every training job."""
+    """(run, codec, setting) of every training job (a run: the method, or method@seedS with
+    several training seeds)."""
     units = []
-    for m in trained_methods(config):
+    for m in runs(config, trained_methods(config)):
         for c, spec in config["codecs"].items():
             for s in dict.fromkeys(train_setting(config, lv) for lv in spec["levels"]):
                 units.append((m, c, s))
@@ -148,7 +149,7 @@ def _training_jobs(config: dict, results, resources) -> list[Job]:
     out.append(Job("weights", "fetch_weights_train", [paths.resources("weights_manifest_train", resources)],
                    benchmark=False))
     out.append(Job("weights", "fetch_weights", [paths.resources("weights_manifest", resources)], benchmark=False))
-    gans = set(gan_methods(config))
+    gans = set(runs(config, gan_methods(config)))
     for m, c, s in train_units(config):
         files = [R("model", method=m, codec=c, setting=s)]
         if m in gans:
@@ -161,7 +162,7 @@ def _test_set_jobs(config: dict, d: str, results) -> list[Job]:
     """Enhancement, evaluation, realism, tables, figures and the compare page of test set ``d``."""
     R = lambda kind, **f: paths.results(kind, results, **f)  # noqa: E731
     out: list[Job] = []
-    evaluated = evaluated_methods(config)
+    evaluated = runs(config, evaluated_methods(config))
     hl = headline_of(config)
     for m in evaluated:  # one job per (method, dataset) over every codec level
         files = []
@@ -179,7 +180,7 @@ def _test_set_jobs(config: dict, d: str, results) -> list[Job]:
         if m == IDENTITY:
             files += comp_features(config, d, results)
         out.append(Job("evaluate", f"{m}/{d}", files))
-    for m in gan_methods(config):
+    for m in runs(config, gan_methods(config)):
         files = [R("realism", method=m, dataset=d, codec=c, level=lv) for c, lv in codec_levels(config)]
         out.append(Job("realism", f"{m}/{d}", files, benchmark=False))
     out.append(Job("report", f"tables_{d}", [R("table", dataset=d, stem=s, ext=e)

@@ -57,16 +57,40 @@ def test_paper_preset_with_no_results_reports_everything_missing(tmp_path, capsy
     assert re.search(r"^train\s+160\s+0\s+0\s+0\s+160\s+-\s+-$", text, re.M), text
 
 
-def test_jobs_are_the_dry_run_of_snakemake(tmp_path):
-    """Every job of `snakemake -n` on the CI preset (by its log file) is one status job, and no more."""
+@pytest.mark.parametrize("seeds", [None, [0, 1]], ids=["one seed", "two seeds"])
+def test_jobs_are_the_dry_run_of_snakemake(tmp_path, seeds):
+    """Every job of `snakemake -n` on the CI preset (by its log file) is one status job, and no more;
+    with two training seeds too (every run's jobs)."""
+    configs = [CI]
+    if seeds:
+        configs.append(_write(tmp_path / "seeds.yaml", f"training: {{seeds: {seeds}}}\n"))
     proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--snakefile", str(REPO / "Snakefile"),
-                           "--directory", str(tmp_path), "--configfile", str(CI)],
+                           "--directory", str(tmp_path), "--configfile", *map(str, configs)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     dag_logs = set(re.findall(r"^\s+log: (\S+)$", proc.stdout + proc.stderr, re.M))
-    config = load_config(default_config(), CI)
+    config = load_config(default_config(), *configs)
     ours = {j.log() for j in jobs(config)}
     assert dag_logs == ours
+    assert len(ours) == (72 if seeds is None else 108)  # snakemake's count less `all`; by hand below
+    # two seeds: 4 fidelity + 12 GAN training jobs, 7 enhancement, 7 evaluation and 6 realism jobs
+    # twice over (comp's enhancement and evaluation once): 72 + 16 + 7 + 7 + 6 = 108
+
+
+def test_three_seeds_on_the_paper_preset_count_every_run(tmp_path, capsys):
+    seeds = _write(tmp_path / "seeds.yaml", "training: {seeds: [0, 1, 2]}\n")
+    code, out = status(capsys, "--configfile", PAPER, seeds, "--directory", tmp_path, "--json")
+    counts = {st: s["jobs"] for st, s in json.loads(out)["stages"].items()}
+    # by hand: 16 methods x 10 levels x 3 seeds trained; per test set comp + 15 methods x 3 seeds
+    # enhanced and evaluated (2 x 46); 8 GAN methods x 3 seeds x 2 test sets of realism; the rest
+    # as with one seed: 300 + 320 + 60 + 60 + 32 = 772
+    assert counts == {"download": 3, "extract": 3, "prepare": 3, "compress": 30, "patches": 11, "weights": 2,
+                      "train": 480, "enhance": 92, "evaluate": 92, "realism": 48, "report": 8}
+    assert sum(counts.values()) == 772
+    train = {j["job"]: j for j in json.loads(out)["jobs"] if j["stage"] == "train"}
+    assert train["esrgan_debias@seed2/bpg/37"]["missing"] == [
+        paths.results("model", tmp_path / "results", method="esrgan_debias@seed2", codec="bpg", setting=37),
+        paths.results("discriminator", tmp_path / "results", method="esrgan_debias@seed2", codec="bpg", setting=37)]
 
 
 def _write(path: Path, text: str) -> Path:

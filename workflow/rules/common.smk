@@ -13,9 +13,12 @@ from debiasqe.methods import (
     evaluated_methods,
     gan_methods,
     grid_step,
+    init_run,
     method_spec,
+    runs,
     train_levels,
     train_setting,
+    training_seeds,
 )
 from debiasqe.train.recipes import RECIPES
 
@@ -27,7 +30,8 @@ wildcard_constraints:
     dataset=r"[A-Za-z0-9_\-]+",
     codec=r"[a-z0-9]+",
     level=r"\d+",
-    method="|".join([IDENTITY, *config["methods"]]),
+    # a method, or with several training seeds a run of one (method@seedS: debiasqe.methods)
+    method="|".join([IDENTITY, *runs(config, config["methods"])]),
 
 
 # (codec, level) of the paper's headline tables and figures (paper: BPG QP 37)
@@ -88,7 +92,7 @@ def enhance_models(wc):
 
 
 def init_model(wc):
-    init = config["methods"][wc.method].get("init")
+    init = init_run(config, wc.method)  # the stage-1 model trained with the same seed
     return [R("model", method=init, codec=wc.codec, setting=wc.setting)] if init else []
 
 
@@ -198,30 +202,39 @@ def evaluation_outputs(method, dataset):
             for c in config["codecs"]]
 
 
+def evaluated_runs():
+    """Every evaluated method's runs (the methods themselves with one training seed)."""
+    return runs(config, evaluated_methods(config))
+
+
+def gan_runs():
+    return runs(config, gan_methods(config))
+
+
 def evaluation_dirs(dataset):
-    """The evaluation outputs of a test set: every method's metrics, domains, realism and disparity."""
+    """The evaluation outputs of a test set: every run's metrics, domains, realism and disparity."""
     dirs = []
-    for m in evaluated_methods(config):
+    for m in evaluated_runs():
         dirs += evaluation_outputs(m, dataset)
         dirs.append(R("disparity", method=m, dataset=dataset, codec=HEADLINE[0], level=HEADLINE[1]))
-    dirs += [R("realism_dir", method=m, dataset=dataset, codec=c) for m in gan_methods(config)
+    dirs += [R("realism_dir", method=m, dataset=dataset, codec=c) for m in gan_runs()
              for c in config["codecs"]]
     return dirs
 
 
 def report_spec():
-    return json.dumps(
-        {
-            "methods": evaluated_methods(config),
-            "gan_methods": gan_methods(config),
-            "metrics": config["metrics"],
-            "codecs": {c: {"levels": s["levels"]} for c, s in config["codecs"].items()},
-            "headline": config["report"]["headline"],
-            "residual": config["report"]["residual"],
-            "bd_fit": config["report"]["bd_fit"],
-        },
-        sort_keys=True,
-    )
+    spec = {
+        "methods": evaluated_methods(config),
+        "gan_methods": gan_methods(config),
+        "metrics": config["metrics"],
+        "codecs": {c: {"levels": s["levels"]} for c, s in config["codecs"].items()},
+        "headline": config["report"]["headline"],
+        "residual": config["report"]["residual"],
+        "bd_fit": config["report"]["bd_fit"],
+    }
+    if len(training_seeds(config)) > 1:  # (one seed: the spec, a job param, stays as it was)
+        spec["seeds"] = training_seeds(config)
+    return json.dumps(spec, sort_keys=True)
 
 
 def table_stems():

@@ -9,16 +9,16 @@ rule compare:
         raw=S("dataset"),
         comp=compressed_pngs,
         rates=lambda wc: [R("rate", dataset=wc.dataset, codec=c, level=lv) for c, lv in codec_levels()],
-        enh=lambda wc: [d for m in evaluated_methods(config) for d in enhanced_dirs(m, wc.dataset)],
+        enh=lambda wc: [d for m in evaluated_runs() for d in enhanced_dirs(m, wc.dataset)],
         metrics=lambda wc: [R("metrics_dir", method=m, dataset=wc.dataset, codec=c)
-                            for m in evaluated_methods(config) for c in config["codecs"]],
+                            for m in evaluated_runs() for c in config["codecs"]],
     output:
         page=R("compare_page"),
         preview=report(R("compare_preview"), caption="../report/compare.rst", category="Compare images",
                        subcategory="{dataset}"),
     params:
         codecs=codecs_json(),
-        methods=evaluated_methods(config),
+        methods=evaluated_runs(),  # with several training seeds, every seed's images
         headline=f"{HEADLINE[0]}:{HEADLINE[1]}",
         code=stage_fingerprint("compare"),
     log:

@@ -11,7 +11,7 @@ rule enhance:
     output:
         [directory(d) for d in enhanced_dirs("{method}", "{dataset}")],
     wildcard_constraints:
-        method=method_pattern([m for m in config["methods"] if m != IDENTITY]),
+        method=method_pattern(runs(config, config["methods"])),
     params:
         out=lambda wc, output: " ".join(shlex.quote(str(o)) for o in output),
         record=lambda wc, output: " ".join(shlex.quote(f"{o}/provenance.json") for o in output),

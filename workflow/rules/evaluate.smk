@@ -18,7 +18,7 @@ rule evaluate:
         feature_sets("{method}", "{dataset}"),
         disparity=R("disparity", codec=HEADLINE[0], level=HEADLINE[1]),
     wildcard_constraints:
-        method=method_pattern([m for m in evaluated_methods(config) if m != IDENTITY]),
+        method=method_pattern([m for m in evaluated_runs() if m != IDENTITY]),
     params:
         method="{method}",
         codecs=codecs_json(),
@@ -83,7 +83,7 @@ rule realism:
     output:
         [directory(R("realism_dir", codec=c)) for c in config["codecs"]],
     wildcard_constraints:
-        method=method_pattern(gan_methods(config)),
+        method=method_pattern(gan_runs()),
     params:
         codecs=codecs_json(),
         patch=config["evaluation"]["realism_patch"],

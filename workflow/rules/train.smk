@@ -1,4 +1,5 @@
-# Training: one job per (method, codec, setting). A setting is a codec level,
+# Training: one job per (run, codec, setting). A run is a method, or with several
+# training.seeds one seed of it (method@seedS). A setting is a codec level,
 # or "all" with training.train_per: codec. GAN methods also write their final
 # discriminator (realism scores read it); checkpoint.pt stays undeclared, since
 # Snakemake deletes declared outputs before a rerun and resuming needs it.
@@ -15,7 +16,7 @@ rule train:
     output:
         model=R("model"),
     wildcard_constraints:
-        method=method_pattern([m for m in config["methods"] if m not in gan_methods(config)]),
+        method=method_pattern(runs(config, [m for m in config["methods"] if m not in gan_methods(config)])),
         setting=r"\d+|all",
     params:
         spec=lambda wc: json.dumps(method_spec(config, wc.method), sort_keys=True),
@@ -46,5 +47,5 @@ use rule train as train_gan with:
         model=R("model"),
         discriminator=R("discriminator"),
     wildcard_constraints:
-        method=method_pattern(gan_methods(config)),
+        method=method_pattern(gan_runs()),
         setting=r"\d+|all",

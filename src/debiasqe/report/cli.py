@@ -13,7 +13,7 @@ def run_report(args) -> None:
 
     spec = args.spec
     common = dict(dataset=args.dataset, methods=spec["methods"], metrics=spec["metrics"], codecs=spec["codecs"],
-                  setting=spec["headline"])
+                  setting=spec["headline"], seeds=spec.get("seeds", ()))
     if args.what == "tables":
         build_tables(args.results, args.output, gan_methods=spec["gan_methods"],
                      bd_fit=spec.get("bd_fit", "pchip"), **common)
@@ -24,7 +24,7 @@ def run_report(args) -> None:
 def run_overview(args) -> None:
     from ..status.report import run_status  # lazy: every command imports this cli module
     from ..targets import headline_of, trained_methods
-    from ..methods import train_setting
+    from ..methods import runs, train_setting
     from .overview import fig_training_curves, write_overview
 
     config = args.config
@@ -32,7 +32,7 @@ def run_overview(args) -> None:
     setting = train_setting(config, level)
     root = args.directory / paths.RESULTS
     logs = {m: paths.result_path("train_dir", root, method=m, codec=codec, setting=setting) / "train_log.csv"
-            for m in trained_methods(config)}
+            for m in runs(config, trained_methods(config))}
     stem = str(args.curves)
     fig_training_curves(logs, stem, title=f"training losses, {codec} {setting}")
     states = run_status(config, args.directory)
@@ -55,7 +55,8 @@ def register(sub) -> None:
     p.add_argument("what", choices=["tables", "figures"], help="which outputs")
     p.add_argument("--dataset", required=True, help="the test dataset")
     p.add_argument("--spec", required=True, type=json_object,
-                   help="JSON: methods, gan_methods, metrics, codecs, headline, residual")
+                   help="JSON: methods, gan_methods, metrics, codecs, headline, residual (seeds: the training "
+                        "seeds, when several)")
     p.add_argument("--results", type=Path, default=Path(paths.RESULTS), help="results root")
     p.add_argument("--output", required=True, type=Path, help="output folder")
     _register_overview(sub)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from ..methods import split_run
+
 METHOD_ORDER = [
     "comp", "arcnn", "dcad", "dncnn", "cbdnet", "rdn", "rbqe", "mprnet",
     "esrgan", "esrgan_cd", "esrgan_ddr", "esrgan_debias",
@@ -27,7 +29,10 @@ CODEC_LABELS = {"bpg": "BPG", "jpeg": "JPEG"}
 
 
 def method_label(m: str) -> str:
-    return METHOD_LABELS.get(m, m)
+    """The paper's name of a method; a run of several training seeds adds its seed: "ESRGAN (seed 1)"."""
+    method, seed = split_run(m)
+    label = METHOD_LABELS.get(method, method)
+    return label if seed is None else f"{label} (seed {seed})"
 
 
 def metric_label(m: str) -> str:
@@ -41,8 +46,15 @@ def _order(items: Iterable[str], canon: list[str]) -> list[str]:
 
 
 def order_methods(methods: Iterable[str]) -> list[str]:
-    """Paper order for known methods, then the rest alphabetically."""
-    return _order(methods, METHOD_ORDER)
+    """Paper order for known methods, then the rest alphabetically; a method's runs (method@seedS)
+    together, by seed."""
+
+    def key(m):
+        method, seed = split_run(m)
+        known = method in METHOD_ORDER
+        return (0 if known else 1, METHOD_ORDER.index(method) if known else 0, method, -1 if seed is None else seed)
+
+    return sorted(dict.fromkeys(methods), key=key)
 
 
 def order_metrics(metrics: Iterable[str]) -> list[str]:

@@ -11,6 +11,12 @@ input lists unchanged:
 
 Every reader also accepts an already-loaded tidy DataFrame and returns it
 unchanged, so tables and figures can be fed either.
+
+With several training seeds the method field of a path holds a run,
+``{method}@seed{S}`` (:mod:`debiasqe.methods`). The readers give one row per
+method: the mean over its runs, ``seeds`` (how many runs gave a value) and
+``seed_spread`` (their sample standard deviation, n - 1; NaN below two), see
+:func:`over_seeds`; disparity pools the runs' patches.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Iterable, Union
 import pandas as pd
 
 from ..core.errors import ConfigError, DebiasqeError
+from ..methods import split_run
 from ..paths import fields_of
 from . import marks
 
@@ -31,6 +38,8 @@ PathLike = Union[str, os.PathLike]
 Source = Union[PathLike, Iterable[PathLike], pd.DataFrame]
 
 KEYS = ["method", "dataset", "codec", "level"]
+#: what :func:`over_seeds` adds: runs averaged, and the sample SD of their values across seeds
+SEED_COLUMNS = ["seeds", "seed_spread"]
 
 
 class ResultFileError(DebiasqeError):
@@ -99,7 +108,7 @@ def read_metrics(src: Source) -> pd.DataFrame:
                 v = pd.to_numeric(per_image[m], errors="coerce").mean()
             rows.append({**keys, "metric": m, "value": float(v) if pd.notna(v) else math.nan,
                          "marks": marked.get(m, ())})
-    return pd.DataFrame(rows, columns=[*KEYS, "metric", "value", "marks"])
+    return over_seeds(pd.DataFrame(rows, columns=[*KEYS, "metric", "value", "marks"]), [*KEYS, "metric"])
 
 
 def read_rates(src: Source) -> pd.DataFrame:
@@ -138,8 +147,8 @@ def read_realism(src: Source) -> pd.DataFrame:
         rows.append({**keys_from_path(p, "realism"), "raw": float(d["raw"]), "enhanced": float(d["enhanced"]),
                      "compressed": float(d["compressed"]), "conditional": bool(d.get("conditional", False)),
                      "discriminator": d.get("discriminator", ""), "score": d.get("score", "sigmoid")})
-    return pd.DataFrame(rows, columns=[*KEYS, "raw", "enhanced", "compressed", "conditional", "discriminator",
-                                       "score"])
+    return over_seeds(pd.DataFrame(rows, columns=[*KEYS, "raw", "enhanced", "compressed", "conditional",
+                                                  "discriminator", "score"]), KEYS, spread="enhanced")
 
 
 def _weight_marks(weights) -> tuple[str, ...]:
@@ -165,7 +174,8 @@ def read_domains(src: Source) -> pd.DataFrame:
                              "marks": _weight_marks(e.get("weights"))})
             except (KeyError, TypeError, ValueError):
                 raise ResultFileError(f"{p}: entry {e!r} lacks metric/S_CR/S_CE/S_RE") from None
-    return pd.DataFrame(rows, columns=[*KEYS, "metric", "S_CR", "S_CE", "S_RE", "deviation_pct", "marks"])
+    return over_seeds(pd.DataFrame(rows, columns=[*KEYS, "metric", "S_CR", "S_CE", "S_RE", "deviation_pct", "marks"]),
+                      [*KEYS, "metric"], spread="deviation_pct")
 
 
 def read_disparity(src: Source) -> pd.DataFrame:
@@ -178,12 +188,50 @@ def read_disparity(src: Source) -> pd.DataFrame:
     for p in _paths(src):
         df = _read_csv(p, ["pix_rc", "pix_ec", "feat_rc", "feat_ec"])
         df["marks"] = [marks.decode(t) for t in df["marks"]] if "marks" in df.columns else [{}] * len(df)
-        for k, v in keys_from_path(p, "disparity").items():
+        keys = keys_from_path(p, "disparity")
+        keys["method"] = split_run(keys["method"])[0]  # a method's runs: their patches pooled
+        for k, v in keys.items():
             df.insert(0, k, v)
         frames.append(df)
     if not frames:
         return pd.DataFrame(columns=[*KEYS, "pix_rc", "pix_ec", "feat_rc", "feat_ec", "marks"])
     return pd.concat(frames, ignore_index=True)
+
+
+def over_seeds(df: pd.DataFrame, keys: list[str], spread: str = "value") -> pd.DataFrame:
+    """Rows of runs (method@seedS) to rows of methods, adding :data:`SEED_COLUMNS`.
+
+    Per ``keys`` with the run's method in place of the run: numeric columns are the mean over
+    the runs with a value, ``marks`` the union, text the one value (or the distinct values
+    joined by "; "); ``seeds`` counts the runs with a finite ``spread`` column and
+    ``seed_spread`` is that column's sample standard deviation across them (n - 1 in the
+    denominator; NaN below two runs). Rows of methods (one training seed) stay as they are,
+    with ``seeds`` 1 (0 where ``spread`` is NaN) and ``seed_spread`` NaN.
+    """
+    method_seed = [split_run(str(m)) for m in df["method"]]
+    finite = pd.to_numeric(df[spread], errors="coerce").notna()
+    if all(seed is None for _, seed in method_seed):
+        return df.assign(seeds=finite.astype(int), seed_spread=math.nan)
+    df = df.assign(method=[m for m, _ in method_seed])
+    rows = []
+    for _, g in df.groupby(keys, sort=False, dropna=False):
+        row = {}
+        for c in df.columns:
+            col = g[c]
+            if c in keys:
+                row[c] = col.iloc[0]
+            elif c == "marks":
+                row[c] = marks.order(k for ks in col for k in (ks or ()))
+            elif pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+                row[c] = float(col.mean())  # NaN-skipping: the runs with a value
+            else:
+                distinct = list(dict.fromkeys(col.tolist()))
+                row[c] = distinct[0] if len(distinct) == 1 else "; ".join(map(str, distinct))
+        values = pd.to_numeric(g[spread], errors="coerce").dropna()
+        row["seeds"] = len(values)
+        row["seed_spread"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*df.columns, *SEED_COLUMNS])
 
 
 def select_setting(df: pd.DataFrame, what: str, **filters) -> tuple[pd.DataFrame, dict]:

@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..core import atomic
+from ..methods import split_run
 
 COLUMN_WIDTH = 3.3  # inches, one column of a two-column paper
 PAGE_WIDTH = 6.9  # inches, both columns
@@ -53,7 +54,9 @@ _VARIANT = {"": ("--", "o", 1.0), "_cd": (":", "^", 1.0), "_ddr": ("-.", "v", 1.
 def method_style(method: str) -> dict:
     """Line/marker style of a method: comp black dotted; fidelity methods thin,
     coloured and marked; ESRGAN family orange, Real-ESRGAN family vermillion
-    (vanilla dashed, (1) dotted, (2) dash-dot, ours solid and thick)."""
+    (vanilla dashed, (1) dotted, (2) dash-dot, ours solid and thick). A method's runs
+    (method@seedS) share its style."""
+    method = split_run(method)[0]
     if method == "comp":
         return {"color": OKABE_ITO["black"], "linestyle": ":", "marker": "o", "linewidth": 1.0}
     if method in _FIDELITY:

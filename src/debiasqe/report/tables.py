@@ -14,6 +14,13 @@ empty cell and the reason in the ``notes`` column). A value that is no
 measurement (:mod:`debiasqe.report.marks`: e.g. from a random-init network)
 carries its mark's symbol (``†``) and footnote in Markdown and LaTeX, and is
 listed in the CSV's ``marks`` column (``column:mark``).
+
+With several training seeds (``training.seeds``) a value is the mean over a
+method's runs, and Tables 3 and 5 give the runs' sample standard deviation
+across seeds (``seed_spread`` of :func:`debiasqe.report.results.over_seeds`):
+Table 3 as an ``sd over seeds`` row under each metric's ``ours`` row, Table
+5 as ``fid_seed_spread`` / ``psnr_seed_spread`` columns. With one seed the
+tables are as before.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from .results import ResultFileError, Source, read_domains, read_metrics, read_r
 from .results import select_setting as _select
 
 SOURCES = {"ours": ("ours", "ours", "ours"),
+           "seed_spread": ("seed-sd", "sd over seeds", "sd over seeds"),
            "paper": ("paper", "paper", "paper"),
            "diff": ("ours-paper", "ours − paper", r"ours$-$paper")}
 DASH = "–"
@@ -266,6 +274,25 @@ def _marks_by(df: pd.DataFrame, *keys: str) -> dict[tuple, tuple[str, ...]]:
     return {k: mk.order(v) for k, v in out.items()}
 
 
+def _seed_count(df: pd.DataFrame) -> int:
+    """The most training seeds any value averages (1: one seed, the tables as before)."""
+    return int(df["seeds"].max()) if "seeds" in df.columns and len(df) and df["seeds"].notna().any() else 1
+
+
+def _seed_note(n_seeds: int) -> str:
+    return (f"Trained methods: mean over {n_seeds} training seeds (runs method@seedS); sd over seeds = "
+            "sample standard deviation (n − 1) of the runs' values, the spread from training alone.")
+
+
+def _spread_cell(method: str, sd, runs, n_seeds: int):
+    """A trained method's seed spread, with a footnote where fewer than ``n_seeds`` runs gave a
+    value (comp is trained by nobody: no spread, no footnote)."""
+    runs = 0 if math.isnan(_num(runs)) else int(_num(runs))
+    if method == "comp" or runs >= n_seeds:
+        return _num(sd)
+    return Cell(_num(sd), f"{runs} of {n_seeds} seeds gave a value")
+
+
 def _check_directions(metrics: Sequence[str], directions: Mapping[str, bool], what: str) -> None:
     missing = [m for m in metrics if m not in directions]
     if missing:
@@ -312,6 +339,8 @@ def _realism_table(realism: Source, out_stem, conditional: bool, methods, title:
                    "σ(C(x) − mean C(enhanced)), enhanced patches σ(C(x) − mean C(raw)), as the discriminator "
                    "was trained; raw + enhanced ≈ 1. Score σ (per-pixel BCE discriminator, Real-ESRGAN "
                    "recipe): σ(C(x)) averaged over pixels.")
+    if _seed_count(df) > 1:
+        t.notes.append(f"Scores: the mean over {_seed_count(df)} training seeds (each seed's discriminator).")
     return write_table(t, out_stem)
 
 
@@ -341,11 +370,15 @@ def table3_quality(metrics: Source, out_stem, directions: Mapping[str, bool],
     _check_directions(metric_names, directions, "table3")
     grid = df.pivot_table(index="metric", columns="method", values="value", aggfunc="first", dropna=False)
     marked = _marks_by(df, "method", "metric")
+    n_seeds = _seed_count(df)
+    spread = {(r.method, r.metric): (r.seed_spread, r.seeds) for r in df.itertuples()} if n_seeds > 1 else {}
     paper = pv.table3() if (pv.paper_dataset(sel["dataset"]) == "DIV2K"
                             and pv.matches_setting(sel["codec"], sel["level"])) else None
     cols = [Col("metric", "Metric", kind="text"), Col("source", "", kind="text")]
     cols += [Col(m, method_label(m)) for m in methods]
     title = f"Table 3: quality on {sel['dataset']}, {sel['codec']} level {sel['level']}"
+    if n_seeds > 1:
+        title += f", mean over {n_seeds} training seeds"
     t = Table(title, cols, group_keys=("metric",))
     for metric in metric_names:
         vals = {m: (grid.at[metric, m] if metric in grid.index and m in grid.columns else math.nan)
@@ -361,8 +394,14 @@ def table3_quality(metrics: Source, out_stem, directions: Mapping[str, bool],
         prow = None
         if paper is not None and metric in paper.index:
             prow = {m: paper.at[metric, m] if m in paper.columns else math.nan for m in methods}
-        t.rows += _triplet(ours, prow, methods)
+        rows = _triplet(ours, prow, methods)
+        if spread:
+            rows.insert(1, {"metric": ours["metric"], "source": "seed_spread",
+                            **{m: _spread_cell(m, *spread.get((m, metric), (math.nan, 0)), n_seeds) for m in methods}})
+        t.rows += rows
     t.notes.append("↑ higher is better, ↓ lower is better; three significant figures.")
+    if n_seeds > 1:
+        t.notes.append(_seed_note(n_seeds))
     return write_table(t, out_stem)
 
 
@@ -434,6 +473,8 @@ def table4_bdbr(metrics: Source, rates: Source, out_stem, directions: Mapping[st
         t.rows += _triplet(ours, prow, methods)
     t.notes.append("Negative: fewer bits than the compressed images for the same quality. "
                    "Lower-is-better metrics are negated before interpolation.")
+    if _seed_count(q) > 1:
+        t.notes.append(f"Quality at each level: the mean over {_seed_count(q)} training seeds.")
     return write_table(t, out_stem)
 
 
@@ -453,14 +494,21 @@ def table5_ablation(metrics: Source, out_stem, baselines: Mapping[str, Mapping[s
         baselines = pv.load_raw()["table5"]["baselines"]
     marked = _marks_by(df, "method", "metric")
     val = {(m, k): mk.with_marks(v, marked.get((m, k), ())) for m, k, v in zip(df["method"], df["metric"], df["value"])}
+    n_seeds = _seed_count(df)
+    spread = {(r.method, r.metric): (r.seed_spread, r.seeds) for r in df.itertuples()} if n_seeds > 1 else {}
     paper = pv.table5() if (pv.paper_dataset(sel["dataset"]) == "DIV2K"
                             and pv.matches_setting(sel["codec"], sel["level"])) else None
     variant_label = {"vanilla": "Vanilla", "cd": "With (1) cond. D", "ddr": "With (2) reg.", "full": "Ours (full)"}
     cols = [Col("baseline", "Baseline", kind="text"), Col("variant", "Variant", kind="text"),
             Col("source", "", kind="text"), Col("fid", "FID"), Col("psnr", "PSNR (dB)"),
             Col("d_fid", "Δ FID", signed=True), Col("d_psnr", "Δ PSNR", signed=True)]
-    t = Table(f"Table 5: ablation on {sel['dataset']}, {sel['codec']} level {sel['level']}", cols,
-              group_keys=("baseline", "variant"))
+    keys = ["fid", "psnr", "d_fid", "d_psnr"]
+    title = f"Table 5: ablation on {sel['dataset']}, {sel['codec']} level {sel['level']}"
+    if spread:
+        cols += [Col("fid_seed_spread", "FID sd (seeds)"), Col("psnr_seed_spread", "PSNR sd (seeds)")]
+        keys += ["fid_seed_spread", "psnr_seed_spread"]
+        title += f", mean over {n_seeds} training seeds"
+    t = Table(title, cols, group_keys=("baseline", "variant"))
     present = set(df["method"])
     for base, variants in baselines.items():
         names = {"vanilla": base, **variants}
@@ -478,14 +526,19 @@ def table5_ablation(metrics: Source, out_stem, baselines: Mapping[str, Mapping[s
                 ours = {"fid": f, "psnr": p,
                         "d_fid": math.nan if variant == "vanilla" else _delta(f, v0["fid"]),
                         "d_psnr": math.nan if variant == "vanilla" else _delta(p, v0["psnr"])}
+                if spread:
+                    ours.update({f"{k}_seed_spread": _spread_cell(m, *spread.get((m, k), (math.nan, 0)), n_seeds)
+                                 for k in ("fid", "psnr")})
             ours = {"baseline": method_label(base), "variant": variant_label[variant], **ours}
             prow = None
             if paper is not None:
                 hit = paper[(paper.baseline == base) & (paper.variant == variant)]
                 prow = None if hit.empty else hit.iloc[0].to_dict()
-            t.rows += _triplet(ours, prow, ["fid", "psnr", "d_fid", "d_psnr"])
+            t.rows += _triplet(ours, prow, keys)
     t.notes.append("(1) conditional discriminator only; (2) domain-divergence regularization only; "
                    "Δ to the vanilla baseline.")
+    if spread:
+        t.notes.append(_seed_note(n_seeds))
     return write_table(t, out_stem)
 
 
@@ -527,4 +580,6 @@ def table_domains(domains: Source, out_stem, methods: Sequence[str] | None = Non
         t.rows += _triplet(ours, prow, keys)
     t.notes.append("Deviation = (S_CE² − S_RE²) / S_CR² × 100 %; negative: enhancement domain "
                    "closer to the compression domain (biased).")
+    if _seed_count(df) > 1:
+        t.notes.append(f"Distances and deviation: the mean over {_seed_count(df)} training seeds.")
     return write_table(t, out_stem)
