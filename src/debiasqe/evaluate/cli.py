@@ -50,7 +50,7 @@ def register(sub) -> None:
                    help="FID protocol: HiFiC patches of --fid-patch px, or pyiqa's whole images")
     p.add_argument("--fid-min-samples", type=int, default=2048,
                    help="FID from fewer patches per set is marked few-samples")
-    p.add_argument("--fid-interval-max-patches", type=int, default=2048,
+    p.add_argument("--fid-interval-max-patches", type=int, default=512,
                    help="largest set (patches) whose features are kept and whose FID gets an interval")
     p.add_argument("--fid-interval-replicates", type=int, default=200,
                    help="bootstrap replicates of the FID interval (0: none)")

@@ -58,7 +58,7 @@ INCEPTION_SIZE = 299
 FEATURE_DIM = 2048
 #: defaults of evaluation.fid_interval_replicates / fid_interval_max_patches (schema)
 INTERVAL_REPLICATES = 200
-INTERVAL_MAX_PATCHES = 2048
+INTERVAL_MAX_PATCHES = 512
 PROTOCOLS = ("patches", "whole")
 
 
