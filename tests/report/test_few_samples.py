@@ -93,11 +93,11 @@ def test_footnote_lists_every_n_of_the_table():
     assert mk.footnotes(["few-samples"])[0].startswith("\u00a7 few samples: FID")  # no n known
 
 
-def _domains(root, method, n, marks):
+def _domains(root, method, n, marks, weights="ab12"):
     p = root / "domains" / method / "demo_test" / "bpg" / "37.json"
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps([{"metric": "fid", "S_CR": 10.0, "S_CE": 6.0, "S_RE": 7.0, "deviation_pct": -13.0,
-                              "n": n, "marks": marks, "weights": "ab12"},
+                              "n": n, "marks": marks, "weights": weights},
                              {"metric": "lpips", "S_CR": 0.3, "S_CE": 0.2, "S_RE": 0.2, "deviation_pct": 0.0,
                               "weights": {"x": "ab12"}}]))
     return p
@@ -106,13 +106,16 @@ def _domains(root, method, n, marks):
 def test_triangles_mark_few_sample_fids_in_the_table_and_the_figure(tmp_path):
     from debiasqe.report.figures import fig_triangles
 
-    paths = [_domains(tmp_path, "realesrgan", 4, ["few-samples"]), _domains(tmp_path, "dncnn", 4, ["few-samples"])]
+    paths = [_domains(tmp_path, "realesrgan", 4, ["few-samples"]),
+             _domains(tmp_path, "dncnn", 4, ["few-samples"], weights="random-init")]
     dom = read_domains(paths)
-    assert dom.set_index("metric").loc["fid", "marks"].tolist() == [("few-samples",)] * 2
+    assert dom.set_index("metric").loc["fid", "marks"].tolist() == [("few-samples",), ("random-init", "few-samples")]
     assert dom.set_index("metric").loc["lpips", "marks"].tolist() == [(), ()]  # LPIPS: per-image, no FID rule
     T.table_domains(paths, tmp_path / "dom")
     md = (tmp_path / "dom.md").read_text()
     assert "| 10.0\u00a7 |" in md and "| 0.300 |" in md and f"\u00a7 {NOTE}" in md
     fig = fig_triangles(paths, tmp_path / "tri", metric="fid")
     assert all(ax.get_title().endswith("\u00a7") for ax in fig.axes if ax.get_title())
-    assert fig._suptitle.get_text().startswith(f"\u00a7 {NOTE}")
+    # one footnote per line, so that long notes fit the figure's width
+    assert fig._suptitle.get_text().split("\n") == ["\u2020 random-init network: not a measurement",
+                                                    f"\u00a7 {NOTE}, biased upwards and noisy"]

@@ -56,8 +56,8 @@ UNAVAILABLE = register(Mark("unavailable", "\u2021", r"$^\ddagger$",
 # FID from fewer patches than evaluation.fid_min_samples (default 2048, the feature dimension):
 # its covariance is rank-deficient and the estimate biased upwards by O(1/n) (Chong & Forsyth 2020).
 FEW_SAMPLES = register(Mark("few-samples", "\u00a7", r"\textsuperscript{\S}",
-                            "few samples{detail}: FID from fewer patches than evaluation.fid_min_samples; "
-                            "biased upwards and noisy at this n"))
+                            "few samples{detail}: FID from fewer patches than evaluation.fid_min_samples, "
+                            "biased upwards and noisy"))
 
 
 def get(key: str) -> Mark:
@@ -161,10 +161,10 @@ def panel_title(title: str, marks_used: Iterable[str]) -> str:
 
 
 def figure_note(fig, marks_used: Iterable[str], details: Iterable[tuple[str, str]] = ()) -> None:
-    """The footnotes of the marks a figure shows, as its top line (nothing without marks)."""
+    """The footnotes of the marks a figure shows, as its top lines (nothing without marks)."""
     lines = footnotes(marks_used, details=details)
     if lines:
-        fig.suptitle("   ".join(lines), fontsize=6.5, color="#b00020")
+        fig.suptitle("\n".join(lines), fontsize=6.5, color="#b00020")  # one line each: long notes fit
 
 
 # --- the metrics CSV's ``marks`` column --------------------------------------------------------------
