@@ -34,6 +34,10 @@ def test_nested_defaults_fill_inside_given_sections():
     ({"device": "tpu"}, "device: 'tpu' .*allowed: auto, cpu, cuda"),
     ({"codecs": {"bpg": {"levels": [37], "backend": "hm"}}}, "codecs.bpg.backend.*allowed: auto, bpgenc, libheif"),
     ({"sede": 3}, "config key sede is not a known key"),
+    ({"evaluation": {"fid_min_samples": 1}}, "evaluation.fid_min_samples: 1 .*allowed: integers >= 2"),
+    ({"evaluation": {"fid_interval_replicates": -1}}, "evaluation.fid_interval_replicates: -1 .*integers >= 0"),
+    ({"evaluation": {"fid_interval_max_patches": "all"}}, "evaluation.fid_interval_max_patches: 'all' .*integer"),
+    ({"evaluation": {"fid_store_features": "yes"}}, "evaluation.fid_store_features: 'yes' .*boolean"),
     ({"datasets": {"demo_train": {"images": ["lena"]}, "demo_test": {}}}, None),
 ])
 def test_wrong_values_give_one_line_naming_key_and_allowed(config, expected):

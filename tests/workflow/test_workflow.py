@@ -86,6 +86,9 @@ def test_metrics_domains_realism_disparity_files(ci_reference):
             mean = df.iloc[-1]
             assert mean.psnr == pytest.approx(df.psnr[:2].mean(), rel=1e-6)  # CSV keeps 8 digits
             assert math.isfinite(mean.fid) and df.fid[:2].isna().all()  # set-level, mean row only
+            # 2 images × 5 patches of 64 px: n and images, an interval, and the few-samples mark
+            assert (mean["fid.n"], mean["fid.images"]) == (10, 2) and mean["fid.lo"] <= mean["fid.hi"]
+            assert mean["marks"].count("few-samples") == 1 and mean["fid.interval"].startswith("cluster")
             prov = json.loads((ci_reference / f"results/metrics/{method}/demo_test/{codec}/{lv}.csv.provenance.json")
                               .read_text())
             assert prov["evaluation"]["metrics"]["niqe"]["status"] == "unavailable"

@@ -28,6 +28,7 @@ rule evaluate:
         device=config["device"],
         seed=config["seed"],
         headline=f"{HEADLINE[0]}:{HEADLINE[1]}",
+        fid_store="--fid-store-features" if config["evaluation"]["fid_store_features"] else "",
         weights=WEIGHTS_DIR,
         code=stage_fingerprint("evaluate"),
     log:
@@ -45,7 +46,10 @@ rule evaluate:
         "--codecs {params.codecs:q} --raw {input.raw:q} --weights {params.weights:q} "
         "--metrics {params.metrics} --pretrained {params.pretrained} --device {params.device} "
         "--seed {params.seed} --batch {params.ev[batch]} --fid-patch {params.ev[fid_patch]} "
-        "--fid {params.ev[fid]} "
+        "--fid {params.ev[fid]} --fid-min-samples {params.ev[fid_min_samples]} "
+        "--fid-interval-max-patches {params.ev[fid_interval_max_patches]} "
+        "--fid-interval-replicates {params.ev[fid_interval_replicates]} "
+        "{params.fid_store} "
         "--disparity-at {params.headline} "
         "--disparity-patch {params.ev[disparity_patch]} --disparity-patches {params.ev[disparity_patches]} "
         "--quiet > {log:q} 2>&1"

@@ -17,7 +17,11 @@ def run_evaluate(args) -> None:
                     disparity_at=(codec, int(level)) if level else None, metrics=args.metrics,
                     weights_dir=args.weights, policy=args.pretrained, device=args.device, batch=args.batch,
                     fid_patch=args.fid_patch, fid_protocol=args.fid, disparity_patch=args.disparity_patch,
-                    disparity_patches=args.disparity_patches, seed=args.seed, progress=not args.quiet)
+                    disparity_patches=args.disparity_patches, seed=args.seed, progress=not args.quiet,
+                    fid_options={"min_samples": args.fid_min_samples,
+                                 "interval_max_patches": args.fid_interval_max_patches,
+                                 "interval_replicates": args.fid_interval_replicates,
+                                 "store_features": args.fid_store_features})
 
 
 def run_realism(args) -> None:
@@ -44,6 +48,14 @@ def register(sub) -> None:
     p.add_argument("--fid-patch", type=int, default=256, help="FID patch side (px)")
     p.add_argument("--fid", default="patches", choices=["patches", "whole"],
                    help="FID protocol: HiFiC patches of --fid-patch px, or pyiqa's whole images")
+    p.add_argument("--fid-min-samples", type=int, default=2048,
+                   help="FID from fewer patches per set is marked few-samples")
+    p.add_argument("--fid-interval-max-patches", type=int, default=512,
+                   help="largest set (patches) whose features are kept and whose FID gets an interval")
+    p.add_argument("--fid-interval-replicates", type=int, default=200,
+                   help="bootstrap replicates of the FID interval (0: none)")
+    p.add_argument("--fid-store-features", action="store_true",
+                   help="keep every set's per-patch features (FID intervals for any set size)")
     p.add_argument("--disparity-at", help="CODEC:LEVEL where the Fig. 6 disparity is measured")
     p.add_argument("--disparity-patch", type=int, default=128, help="disparity patch side (px)")
     p.add_argument("--disparity-patches", type=int, default=64, help="disparity patches in all")

@@ -22,7 +22,11 @@ Features of an image *set* (raw / compressed / enhanced) are reduced to
 (mu, sigma, n_patches) once and stored as ``.npz`` with provenance, so the
 three FIDs of a domain triangle cost one Inception pass per set. A set of
 n ≤ 2048 patches is stored as its n × 2048 centred-feature factor instead of
-the 2048² covariance (33 MB per set), which it determines exactly.
+the 2048² covariance (33 MB per set), which it determines exactly. The factor
+(the per-patch features) and the number of patches of each image are what the
+FID interval resamples (:mod:`debiasqe.evaluate.fid_interval`); larger sets
+keep it beside the covariance when asked (``keep_features``: 16.4 MB per 1000
+patches).
 """
 
 from __future__ import annotations
@@ -45,12 +49,16 @@ from ..core.progress import track
 from ..core.provenance import base_record, sha256_file
 from ..weights import metric_weights as mw
 from ..weights.store import POLICIES
+from . import fid_interval as fi
 from .metrics import read_image
 from .triangles import deviation
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_SIZE = 299
 FEATURE_DIM = 2048
+#: defaults of evaluation.fid_interval_replicates / fid_interval_max_patches (schema)
+INTERVAL_REPLICATES = 200
+INTERVAL_MAX_PATCHES = 512
 PROTOCOLS = ("patches", "whole")
 
 
@@ -189,8 +197,10 @@ class SetStats:
     sigma: np.ndarray
     n_patches: int
     provenance: dict
-    #: A with sigma = Aᵀ A (centred features / √(n-1)), kept when n ≤ feature dim
+    #: A with sigma = Aᵀ A (centred features / √(n-1)), kept when n ≤ feature dim (or asked for)
     factor: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: patches of each image, in set order (None: a cache written before it was kept)
+    patches_per_image: np.ndarray | None = field(default=None, repr=False, compare=False)
     _sqrt: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def sqrt_sigma(self) -> np.ndarray:
@@ -200,21 +210,32 @@ class SetStats:
         return self._sqrt
 
     def save(self, path: str | os.PathLike) -> None:
-        # sigma = factorᵀ factor, so a set with a factor stores only that:
-        # n × 2048 instead of the 2048² float64 covariance (33 MB per set).
-        cov = {"sigma": self.sigma} if self.factor is None else {"factor": self.factor}
+        # sigma = factorᵀ factor, so a small set stores only its factor: n × 2048 instead of
+        # the 2048² float64 covariance (33 MB per set); a large set keeps sigma (exactly the
+        # FID's input as before) and its factor only when the features are to be kept.
+        cov = {"sigma": self.sigma} if self.factor is None or not self.low_rank else {}
+        if self.factor is not None:
+            cov["factor"] = self.factor
+        if self.patches_per_image is not None:
+            cov["patches_per_image"] = np.asarray(self.patches_per_image, dtype=np.int64)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, mu=self.mu, n_patches=self.n_patches,
                          provenance=json.dumps(self.provenance), **cov)
 
+    @property
+    def low_rank(self) -> bool:
+        """The factor is kept and no larger than the covariance (n ≤ feature dim)."""
+        return self.factor is not None and len(self.factor) <= self.factor.shape[1]
+
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SetStats":
         with np.load(path, allow_pickle=False) as z:
             factor = z["factor"] if "factor" in z.files else None
-            sigma = z["sigma"] if factor is None else factor.T @ factor
+            sigma = z["sigma"] if "sigma" in z.files else factor.T @ factor
+            counts = z["patches_per_image"] if "patches_per_image" in z.files else None
             return cls(z["mu"], sigma, int(z["n_patches"]), json.loads(str(z["provenance"])),
-                       factor)
+                       factor, counts)
 
 
 def set_key(paths: Sequence[str | os.PathLike], patch: int, weights_record: str,
@@ -259,27 +280,34 @@ def inception_features(net, patches: np.ndarray, device="cpu", scaled: bool = Fa
 def compute_set_stats(paths: Sequence[str | os.PathLike], net, weights_record: str,
                       patch: int = 256, batch_size: int = 32, device="cpu",
                       reader: Callable | None = None, progress: bool = True,
-                      protocol: str = "patches") -> SetStats:
+                      protocol: str = "patches", keep_features: float = 0) -> SetStats:
     """Accumulate mean and covariance of the features of an image set's patches
-    (``protocol='patches'``) or whole images (``'whole'``, pyiqa's FID)."""
+    (``protocol='patches'``) or whole images (``'whole'``, pyiqa's FID).
+
+    The per-patch features are kept (as the centred factor) when the set has at most
+    ``max(keep_features, feature dim)`` patches."""
     _check_protocol(protocol)
     reader = read_image if reader is None else reader
+    keep_limit = keep_features  # raised to the feature dimension at the first batch
 
     n = 0
     s = None
     ss = None
     kept: list[np.ndarray] = []
+    counts: list[int] = []
 
     def gen():
         for p in paths:
             img = reader(p)
             if protocol == "whole":
+                counts.append(1)
                 yield pil_bicubic_resize(np.asarray(img, dtype=np.float32) * 255)
                 continue
             pt = extract_patches(img, patch)
             if len(pt) == 0:
                 raise BadImageError(f"{p}: {img.shape[1]}x{img.shape[0]} is smaller than the "
                                     f"FID patch size {patch}")
+            counts.append(len(pt))
             yield from pt
 
     for batch in track(_batches(gen(), batch_size), desc="fid features", bar=progress,
@@ -287,44 +315,70 @@ def compute_set_stats(paths: Sequence[str | os.PathLike], net, weights_record: s
         f = inception_features(net, batch, device, scaled=protocol == "whole")
         if s is None:
             s = np.zeros(f.shape[1]); ss = np.zeros((f.shape[1], f.shape[1]))
+            keep_limit = max(keep_limit, f.shape[1])
         n += len(f)
         s += f.sum(0)
         ss += f.T @ f
-        if n <= f.shape[1]:
+        if n <= keep_limit:
             kept.append(f)
     if n < 2:
         raise ConfigError(f"fid: {n} {'patch(es)' if protocol == 'patches' else 'sample(s)'} from "
                           f"{len(paths)} image(s); need at least 2")
     mu = s / n
     sigma = (ss - n * np.outer(mu, mu)) / (n - 1)
-    factor = (np.concatenate(kept) - mu) / np.sqrt(n - 1) if n <= len(mu) else None
+    factor = (np.concatenate(kept) - mu) / np.sqrt(n - 1) if n <= keep_limit else None
     prov = base_record(stage="fid-features", protocol=protocol, n_images=len(paths), n_patches=n,
                        patch=patch if protocol == "patches" else None, resize="PIL bicubic (pyiqa clean)",
                        inception_weights=weights_record, key=set_key(paths, patch, weights_record, protocol))
-    return SetStats(mu, sigma, n, prov, factor)
+    return SetStats(mu, sigma, n, prov, factor, np.asarray(counts, dtype=np.int64))
 
 
 def set_stats_cached(paths: Sequence[str | os.PathLike], cache_file: str | os.PathLike,
-                     net, weights_record: str, patch: int = 256, protocol: str = "patches", **kw) -> SetStats:
-    """Load ``cache_file`` when its key matches the set, else compute and save it."""
+                     net, weights_record: str, patch: int = 256, protocol: str = "patches",
+                     keep_features: float = 0, **kw) -> SetStats:
+    """Load ``cache_file`` when its key matches the set (and it kept the features of a set
+    of up to ``keep_features`` patches), else compute and save it."""
     key = set_key(paths, patch, weights_record, protocol)
     cache_file = Path(cache_file)
     memo = _LOADED.get((str(cache_file.resolve()), key))
-    if memo is not None:  # the raw set of every level of a job
+    if memo is not None and _has_features(memo, keep_features):  # the raw set of every level of a job
         return memo
     st = None
     if cache_file.is_file():
         try:
             st = SetStats.load(cache_file)
-            if st.provenance.get("key") != key:
+            if st.provenance.get("key") != key or not _has_features(st, keep_features):
                 st = None
         except (OSError, ValueError, KeyError):
             st = None
     if st is None:
-        st = compute_set_stats(paths, net, weights_record, patch=patch, protocol=protocol, **kw)
+        st = compute_set_stats(paths, net, weights_record, patch=patch, protocol=protocol,
+                               keep_features=keep_features, **kw)
         st.save(cache_file)
+    if st.patches_per_image is None:  # a cache from before the counts were kept
+        st.patches_per_image = patch_counts(paths, patch, protocol)
     _LOADED[(str(cache_file.resolve()), key)] = st
     return st
+
+
+def _has_features(st: SetStats, keep_features: float) -> bool:
+    """False when the features of a set this small should have been kept but were not."""
+    return st.factor is not None or st.n_patches > max(keep_features, len(st.mu))
+
+
+def patch_counts(paths: Sequence[str | os.PathLike], patch: int, protocol: str = "patches") -> np.ndarray:
+    """Patches of each image (from the image headers): what :func:`compute_set_stats` cut."""
+    if protocol == "whole":
+        return np.ones(len(paths), dtype=np.int64)
+    out = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                w, h = im.size
+        except Exception:  # noqa: BLE001 - .npy/.tiff: decode
+            h, w = read_image(p).shape[:2]
+        out.append(len(patch_boxes(h, w, patch)))
+    return np.asarray(out, dtype=np.int64)
 
 
 #: set statistics already loaded in this process, with their sigma^½ once computed
@@ -332,7 +386,7 @@ _LOADED: dict[tuple[str, str], SetStats] = {}
 
 
 def fid_between(a: SetStats, b: SetStats, method: str = "eigen") -> float:
-    if method == "eigen" and a.factor is not None and b.factor is not None:
+    if method == "eigen" and a.low_rank and b.low_rank:
         return frechet_distance_low_rank(a.mu, a.factor, b.mu, b.factor)
     return frechet_distance(a.mu, a.sigma, b.mu, b.sigma, method=method,
                             sqrt_s1=a.sqrt_sigma() if method == "eigen" else None)
@@ -373,21 +427,58 @@ def inception_for_policy(policy: str, weights_dir, device="cpu"):
 
 def domain_fids(raw: Sequence, comp: Sequence, enh: Sequence, cache_dir: str | os.PathLike,
                 net, weights_record: str, patch: int = 256, set_names=("raw", "comp", "enh"),
-                protocol: str = "patches", **kw) -> dict:
-    """S_CR, S_CE, S_RE (patch or whole-image FID) with one Inception pass per set.
+                protocol: str = "patches", interval_max_patches: float = INTERVAL_MAX_PATCHES,
+                interval_replicates: int = INTERVAL_REPLICATES, seed: int = 0, **kw) -> dict:
+    """S_CR, S_CE, S_RE (patch or whole-image FID) with one Inception pass per set, and
+    their 95 % intervals (``interval``, :func:`domain_interval`).
 
     Set statistics go to ``cache_dir/<set name>.npz``; give every method's
     enhanced set its own name (e.g. ``enh-<method>``) so raw and comp are
-    shared across methods.
+    shared across methods. Sets of up to ``interval_max_patches`` patches keep
+    their per-patch features there (``math.inf``: every set, the stored-features option).
     """
     d = Path(cache_dir)
     _check_protocol(protocol)
-    st = {n: set_stats_cached(p, d / f"{n}.npz", net, weights_record, patch=patch, protocol=protocol, **kw)
+    st = {n: set_stats_cached(p, d / f"{n}.npz", net, weights_record, patch=patch, protocol=protocol,
+                              keep_features=interval_max_patches, **kw)
           for n, p in zip(set_names, (raw, comp, enh))}
     r, c, e = (st[n] for n in set_names)
     out = {"S_CR": fid_between(c, r), "S_CE": fid_between(c, e), "S_RE": fid_between(r, e),
-           "n_patches": {n: s.n_patches for n, s in st.items()},
+           "n_patches": {n: s.n_patches for n, s in st.items()}, "images": len(raw),
            "inception_weights": weights_record, "protocol": protocol,
            "patch": patch if protocol == "patches" else None}
     out["deviation_pct"] = deviation(out["S_CR"], out["S_CE"], out["S_RE"])
+    out["interval"] = domain_interval(r, c, e, interval_max_patches, interval_replicates, seed)
     return out
+
+
+def domain_interval(raw: SetStats, comp: SetStats, enh: SetStats, max_patches: float, replicates: int,
+                    seed: int, confidence: float = 0.95) -> dict:
+    """95 % intervals of S_CR, S_CE, S_RE and the deviation from the cached features (paired
+    cluster bootstrap over images, :mod:`~debiasqe.evaluate.fid_interval`), as
+    ``{"method": ..., "S_CR": [lo, hi], ...}``; ``{"none": reason}`` where none is computed."""
+    sets = {"R": raw, "C": comp, "E": enh}
+    largest = max(s.n_patches for s in sets.values())
+    if replicates < 1:
+        return {"none": "no interval: evaluation.fid_interval_replicates is 0"}
+    if largest > max_patches:
+        return {"none": f"no interval: {largest} patches > evaluation.fid_interval_max_patches="
+                        f"{int(max_patches)} (evaluation.fid_store_features: true keeps the features)"}
+    images = len(raw.patches_per_image)
+    if images < 2:
+        return {"none": f"no interval: {images} image (a bootstrap over images needs 2 or more)"}
+    reps = fi.bootstrap_fids({k: _patch_set(s) for k, s in sets.items()}, [("C", "R"), ("C", "E"), ("R", "E")],
+                             replicates, seed)
+    sides = {"S_CR": reps[("C", "R")], "S_CE": reps[("C", "E")], "S_RE": reps[("R", "E")]}
+    with np.errstate(divide="ignore", invalid="ignore"):  # a replicate with S_CR = 0 has no deviation
+        dev = (sides["S_CE"] ** 2 - sides["S_RE"] ** 2) / sides["S_CR"] ** 2 * 100.0
+    out = {"method": fi.describe(replicates, seed, confidence)}
+    for k, v in {**sides, "deviation_pct": dev}.items():
+        out[k] = list(fi.percentile_interval(v, confidence))
+    return out
+
+
+def _patch_set(st: SetStats) -> fi.PatchSet:
+    """A set's per-patch features (centred) from its cached factor."""
+    return fi.PatchSet(np.asarray(st.factor, np.float64) * np.sqrt(st.n_patches - 1), st.mu,
+                       st.patches_per_image)

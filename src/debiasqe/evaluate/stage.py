@@ -3,9 +3,12 @@
 For each level it writes
 - ``metrics/{method}/{dataset}/{codec}/{level}.csv``: per-image scores of the
   configured image-level metrics plus a mean row; set-level FID (S_RE, on
-  patches) in the mean row;
+  patches) in the mean row with ``fid.n`` (patches per set), ``fid.images``,
+  its 95 % interval ``fid.lo``/``fid.hi`` and ``fid.interval`` (the method, or
+  why there is none); FID from fewer than ``fid_min_samples`` patches is marked
+  ``few-samples``;
 - ``domains/.../{level}.json``: FID and LPIPS triangles (S_CR, S_CE, S_RE,
-  deviation_pct; paper eq. 1);
+  deviation_pct; paper eq. 1), the FID sides with n, intervals and marks;
 - ``disparity/.../{level}.csv`` at the headline setting only: pixel and
   VGG-feature MAE of raw vs compressed and enhanced vs compressed on seeded
   random patches (Fig. 6), with a ``marks`` column (``feat_ec:random-init;feat_rc:random-init``
@@ -24,6 +27,7 @@ no-reference metrics (``<metric>_ref`` columns), once for all methods.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -38,11 +42,11 @@ from ..core.errors import BadImageError, ConfigError
 from ..core.provenance import base_record
 from ..methods import IDENTITY
 from ..paths import result_path
-from ..report.marks import RANDOM_INIT, encode
+from ..report.marks import FEW_SAMPLES, RANDOM_INIT, encode
 from ..weights import metric_weights as mw
 from . import metrics as mt
 from .disparity import disparity
-from .fid import domain_fids, inception_for_policy
+from .fid import FEATURE_DIM, INTERVAL_MAX_PATCHES, INTERVAL_REPLICATES, domain_fids, inception_for_policy
 from .triangles import deviation
 
 
@@ -86,17 +90,25 @@ def evaluate_levels(method: str, dataset: str, levels: dict[str, Sequence[LevelP
                     *, metrics: Sequence[str], features_dir: str | Path, weights_dir: str | Path,
                     policy: str = "auto", device: str = "cpu", batch: int = 4, fid_patch: int = 256,
                     disparity_patch: int = 128, disparity_patches: int = 64, seed: int = 0,
-                    progress: bool = True, fid_protocol: str = "patches") -> None:
-
+                    progress: bool = True, fid_protocol: str = "patches", fid_options: dict | None = None) -> None:
+    """``fid_options``: min_samples, interval_max_patches, interval_replicates, store_features
+    (``evaluation.fid_*``; defaults as the schema's)."""
     device = str(resolve_device(device))
+    fid_options = {**FID_DEFAULTS, **(fid_options or {})}
     with mw.weights_env(weights_dir, offline=True):
         _evaluate(method, dataset, levels, Path(raw_dir), metrics, Path(features_dir), Path(weights_dir),
                   policy, device, batch, fid_patch, disparity_patch, disparity_patches, seed, progress,
-                  fid_protocol)
+                  fid_protocol, fid_options)
+
+
+#: evaluation.fid_min_samples: the feature dimension (see the schema for the literature)
+FID_DEFAULTS = {"min_samples": FEATURE_DIM, "interval_max_patches": INTERVAL_MAX_PATCHES,
+                "interval_replicates": INTERVAL_REPLICATES, "store_features": False}
 
 
 def _evaluate(method, dataset, levels, raw_dir, metrics, features_dir, weights_dir, policy, device,
-              batch, fid_patch, disparity_patch, disparity_patches, seed, progress, fid_protocol) -> None:
+              batch, fid_patch, disparity_patch, disparity_patches, seed, progress, fid_protocol,
+              fid_options) -> None:
 
     image_metrics = [m for m in metrics if m not in mt.SET_LEVEL]
     built = {m: mt.build_metric(m, policy, weights_dir, device, None, seed) for m in image_metrics}
@@ -120,15 +132,16 @@ def _evaluate(method, dataset, levels, raw_dir, metrics, features_dir, weights_d
         domains = []
         if fid is not None:
             domains.append(_fid_domain(method, codec, lp, names, raw_dir, features_dir, fid, fid_patch,
-                                       device, fid_protocol))
+                                       device, fid_protocol, fid_options, seed))
             df["fid"] = float("nan")  # set-level: only in the mean row (write_metrics_csv)
-            level_prov["fid"] = {k: domains[-1][k] for k in ("weights", "protocol", "patch")}
+            level_prov["fid"] = {k: domains[-1][k] for k in ("weights", "protocol", "patch", "n", "images",
+                                                             "min_samples")}
             level_prov["fid"]["n_patches"] = domains[-1]["patches"]
         if lpips is not None:
             domains.append(_lpips_domain(built["lpips"], lpips, codec, lp, df))
         if lp.disparity_csv is not None:
             level_prov["disparity"] = {"vgg19": vgg.provenance}  # which VGG-19 the feature-wise MAE used
-        set_level = {"fid": domains[0]["S_RE"]} if fid is not None else None
+        set_level = _fid_columns(domains[0]) if fid is not None else None
         mt.write_metrics_csv(df, lp.metrics_csv, base_record(method=method, dataset=dataset, codec=codec,
                                                              level=lp.level, seed=seed, evaluation=level_prov),
                              set_level=set_level)
@@ -151,17 +164,34 @@ def _pairs(names: list[str], target_dir: Path, ref_dir: Path) -> list[tuple[str,
     return [(Path(n).stem, str(target_dir / n), str(ref_dir / n)) for n in names]
 
 
-def _fid_domain(method, codec, lp, names, raw_dir, features_dir, fid, patch, device, protocol) -> dict:
-    """The FID triangle of one level; raw and compressed set statistics are shared (cached)."""
+def _fid_domain(method, codec, lp, names, raw_dir, features_dir, fid, patch, device, protocol, options,
+                seed) -> dict:
+    """The FID triangle of one level; raw and compressed set statistics are shared (cached).
+
+    ``n``: patches per set (the smallest of the three), ``marks``: few-samples below
+    ``options['min_samples']``; ``interval``: see :func:`~debiasqe.evaluate.fid.domain_interval`."""
     net, record = fid
     tag = f"{codec}-{lp.level}"
     fd = domain_fids([raw_dir / n for n in names], [lp.comp_dir / n for n in names],
                      [lp.enh_dir / n for n in names], features_dir, net, record,
                      patch=patch, set_names=("raw", f"comp-{tag}", f"enh-{method}-{tag}"),
-                     device=device, protocol=protocol)
+                     device=device, protocol=protocol,
+                     interval_max_patches=math.inf if options["store_features"] else options["interval_max_patches"],
+                     interval_replicates=options["interval_replicates"], seed=seed)
+    n = min(fd["n_patches"].values())
     return {"metric": "fid", "S_CR": fd["S_CR"], "S_CE": fd["S_CE"], "S_RE": fd["S_RE"],
             "deviation_pct": _deviation_or_nan(fd["S_CR"], fd["S_CE"], fd["S_RE"]), "patches": fd["n_patches"],
-            "protocol": fd["protocol"], "patch": fd["patch"], "weights": record}
+            "n": n, "images": fd["images"], "min_samples": options["min_samples"],
+            "marks": [FEW_SAMPLES.key] if n < options["min_samples"] else [],
+            "interval": fd["interval"], "protocol": fd["protocol"], "patch": fd["patch"], "weights": record}
+
+
+def _fid_columns(domain: dict) -> dict:
+    """The metrics CSV's FID cells (mean row): S_RE with its n, images and interval."""
+    iv = domain["interval"]
+    lo, hi = iv.get("S_RE", (math.nan, math.nan))
+    return {"fid": domain["S_RE"], "fid.n": domain["n"], "fid.images": domain["images"], "fid.lo": lo,
+            "fid.hi": hi, "fid.interval": iv.get("method", iv.get("none"))}
 
 
 def _lpips_sides(lpips, todo, raw_dir: Path, opts: dict):

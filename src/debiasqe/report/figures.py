@@ -204,13 +204,14 @@ def fig_triangles(domains: Source, out_stem, metric: str | None = None,
     with style():
         fig = new_figure(width, nrows * (width / ncols) * 1.05 + 0.15)
         axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-        used = set()
+        used, details = set(), set()
         for ax, (_, r) in zip(axes, df.iterrows()):
             title = method_label(r.method)
             if many_metrics or many_sets:
                 title = f"{metric_label(r.metric)}, {r.dataset}\n{title}"
-            panel_marks = tuple(r.get("marks") or ())
+            panel_marks = tuple(r.get("marks") or ())  # random-init network, FID from few patches
             used.update(panel_marks)
+            details.update(mk.sample_details(panel_marks, r.get("n")))
             title = mk.panel_title(title, panel_marks)
             pdev = None
             pds = pv.paper_dataset(r.dataset)
@@ -221,7 +222,7 @@ def fig_triangles(domains: Source, out_stem, metric: str | None = None,
         for ax in axes[n:]:
             ax.set_axis_off()
         _unclutter(fig, axes[:n])
-        mk.figure_note(fig, used)
+        mk.figure_note(fig, used, details)
         save_figure(fig, out_stem)
     return fig
 
@@ -248,7 +249,7 @@ def fig_rd_curves(metrics: Source, rates: Source, out_stem, metric_names: Sequen
     with style():
         fig = new_figure(width, nrows * 1.55 + 0.45)
         axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-        handles, used = {}, set()
+        handles, used, details = {}, set(), set()
         for ax, (metric, codec) in zip(axes, panels):
             bpp = {str(lv): b for lv, b in zip(r[r.codec == codec]["level"], r[r.codec == codec]["bpp"])}
             panel_marks = set()
@@ -260,6 +261,8 @@ def fig_rd_curves(metrics: Source, rates: Source, out_stem, metric_names: Sequen
                     continue
                 if "marks" in s.columns:
                     panel_marks.update(k for ks in s["marks"] for k in (ks or ()))
+                    if "n" in s.columns:
+                        details.update(d for ks, n in zip(s["marks"], s["n"]) for d in mk.sample_details(ks or (), n))
                 x, y = zip(*pts)
                 (h,) = ax.plot(x, y, label=method_label(m), ms=2.5, **method_style(m))
                 handles.setdefault(m, h)
@@ -280,7 +283,7 @@ def fig_rd_curves(metrics: Source, rates: Source, out_stem, metric_names: Sequen
             fig.legend([handles[m] for m in methods if m in handles],
                        [method_label(m) for m in methods if m in handles],
                        loc="outside lower center", ncols=min(len(handles), 6 if width > 4 else 3))
-        mk.figure_note(fig, used)
+        mk.figure_note(fig, used, details)
         save_figure(fig, out_stem)
     return fig
 

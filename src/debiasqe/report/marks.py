@@ -10,8 +10,9 @@ the number in Markdown, HTML and figures), its LaTeX form and a footnote.
   are written into the metrics CSV's ``marks`` column).
 * :func:`encode` / :func:`decode`: the ``marks`` column of a metrics CSV,
   ``metric:key|key;metric:key`` (one string per row).
-* :class:`Marked`: a value with its marks; :func:`cell_text` renders one for
-  text or LaTeX; :func:`footnotes` lists the footnotes of the marks used.
+* :class:`Marked`: a value with its marks (and per-mark details, e.g. the n of
+  ``few-samples``); :func:`cell_text` renders one for text or LaTeX;
+  :func:`footnotes` lists the footnotes of the marks used, with their details.
 * :func:`metric_marks`: the marks of each metric of one evaluation, from its
   provenance record (which weights produced it).
 * :func:`count_marked_outputs`: how many metrics CSVs of a results folder
@@ -36,7 +37,7 @@ class Mark:
     key: str
     symbol: str
     latex: str
-    note: str
+    note: str  # may hold "{detail}": where the details of the marked values go, e.g. " (n = 4)"
 
 
 MARKS: dict[str, Mark] = {}
@@ -52,6 +53,11 @@ def register(mark: Mark) -> Mark:
 RANDOM_INIT = register(Mark("random-init", "\u2020", r"$^\dagger$", "random-init network: not a measurement"))
 UNAVAILABLE = register(Mark("unavailable", "\u2021", r"$^\ddagger$",
                             "unavailable: the network's files are missing and it has no random-init form"))
+# FID from fewer patches than evaluation.fid_min_samples (default 2048, the feature dimension):
+# its covariance is rank-deficient and the estimate biased upwards by O(1/n) (Chong & Forsyth 2020).
+FEW_SAMPLES = register(Mark("few-samples", "\u00a7", r"\textsuperscript{\S}",
+                            "few samples{detail}: FID from fewer patches than evaluation.fid_min_samples, "
+                            "biased upwards and noisy"))
 
 
 def get(key: str) -> Mark:
@@ -75,9 +81,12 @@ class Marked:
 
     value: Any
     marks: tuple[str, ...] = field(default=())
+    #: (mark key, detail) pairs, e.g. (("few-samples", "n = 4"),): shown in the mark's footnote
+    details: tuple[tuple[str, str], ...] = field(default=())
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "marks", order(self.marks))
+        object.__setattr__(self, "details", tuple(sorted(set(self.details))))
 
     def __float__(self) -> float:
         return float(self.value)
@@ -91,10 +100,30 @@ def marks_of(v: Any) -> tuple[str, ...]:
     return v.marks if isinstance(v, Marked) else ()
 
 
-def with_marks(value: Any, marks: Iterable[str]) -> Any:
-    """``Marked(value, marks)``, or ``value`` itself without marks (NaN keeps its marks too)."""
+def details_of(v: Any) -> tuple[tuple[str, str], ...]:
+    return v.details if isinstance(v, Marked) else ()
+
+
+def with_marks(value: Any, marks: Iterable[str], details: Iterable[tuple[str, str]] = ()) -> Any:
+    """``Marked(value, marks, details)``, or ``value`` itself without marks (NaN keeps its marks too)."""
     marks = order(marks)
-    return Marked(unmark(value), marks) if marks else value
+    return Marked(unmark(value), marks, tuple(d for d in details if d[0] in marks)) if marks else value
+
+
+def carry(value: Any, *sources: Any) -> Any:
+    """``value`` with the marks and details of every source (a difference of marked values)."""
+    return with_marks(value, {k for s in sources for k in marks_of(s)}, [d for s in sources for d in details_of(s)])
+
+
+def sample_details(marks: Iterable[str], n: Any) -> tuple[tuple[str, str], ...]:
+    """The detail of a ``few-samples`` mark: its sample size (nothing without the mark or an n)."""
+    try:
+        n = float(n)
+    except (TypeError, ValueError):
+        return ()
+    if FEW_SAMPLES.key not in tuple(marks) or not math.isfinite(n):
+        return ()
+    return ((FEW_SAMPLES.key, f"n = {int(n)}"),)
 
 
 def symbols(marks: Iterable[str], latex: bool = False) -> str:
@@ -106,9 +135,24 @@ def cell_text(text: str, marks: Iterable[str], latex: bool = False) -> str:
     return text + symbols(marks, latex)
 
 
-def footnotes(marks_used: Iterable[str], latex: bool = False) -> list[str]:
-    """One line per mark used: symbol and note (LaTeX-escaped by the caller if needed)."""
-    return [f"{get(k).latex if latex else get(k).symbol} {get(k).note}" for k in order(marks_used)]
+def _n_key(detail: str):
+    """Details in numeric order ("n = 4" before "n = 16")."""
+    num = detail.rpartition(" ")[2]
+    return (0, float(num), detail) if num.replace(".", "", 1).isdigit() else (1, 0.0, detail)
+
+
+def footnotes(marks_used: Iterable[str], latex: bool = False,
+              details: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """One line per mark used: symbol and note, with the details of its values, e.g.
+    "§ few samples (n = 4, 8): ..." (LaTeX-escaped by the caller if needed)."""
+    details = tuple(details)
+    return [f"{get(k).latex if latex else get(k).symbol} {note_text(k, details)}" for k in order(marks_used)]
+
+
+def note_text(key: str, details: Iterable[tuple[str, str]] = ()) -> str:
+    """A mark's note with the details of its values in place of ``{detail}``."""
+    ds = sorted({d for k, d in details if k == key}, key=_n_key)
+    return get(key).note.replace("{detail}", f" ({', '.join(ds)})" if ds else "")
 
 
 def panel_title(title: str, marks_used: Iterable[str]) -> str:
@@ -116,11 +160,11 @@ def panel_title(title: str, marks_used: Iterable[str]) -> str:
     return title + symbols(marks_used)
 
 
-def figure_note(fig, marks_used: Iterable[str]) -> None:
-    """The footnotes of the marks a figure shows, as its top line (nothing without marks)."""
-    lines = footnotes(marks_used)
+def figure_note(fig, marks_used: Iterable[str], details: Iterable[tuple[str, str]] = ()) -> None:
+    """The footnotes of the marks a figure shows, as its top lines (nothing without marks)."""
+    lines = footnotes(marks_used, details=details)
     if lines:
-        fig.suptitle("   ".join(lines), fontsize=6.5, color="#b00020")
+        fig.suptitle("\n".join(lines), fontsize=6.5, color="#b00020")  # one line each: long notes fit
 
 
 # --- the metrics CSV's ``marks`` column --------------------------------------------------------------
@@ -149,7 +193,8 @@ def decode(text: Any) -> dict[str, tuple[str, ...]]:
 
 
 def metric_marks(evaluation: Mapping | None) -> dict[str, tuple[str, ...]]:
-    """Marks per metric from an evaluation's provenance (``metrics.<m>.status``, ``fid.weights``)."""
+    """Marks per metric from an evaluation's provenance (``metrics.<m>.status``, ``fid.weights``,
+    ``fid.n`` below ``fid.min_samples``)."""
     out: dict[str, tuple[str, ...]] = {}
     if not evaluation:
         return out
@@ -158,8 +203,13 @@ def metric_marks(evaluation: Mapping | None) -> dict[str, tuple[str, ...]]:
         if status in (RANDOM_INIT.key, UNAVAILABLE.key):
             out[name] = (status,)
     fid = evaluation.get("fid")
-    if isinstance(fid, Mapping) and fid.get("weights") == RANDOM_INIT.key:
-        out["fid"] = (RANDOM_INIT.key,)
+    if isinstance(fid, Mapping):
+        keys = [RANDOM_INIT.key] if fid.get("weights") == RANDOM_INIT.key else []
+        n, least = fid.get("n"), fid.get("min_samples")
+        if n is not None and least is not None and n < least:
+            keys.append(FEW_SAMPLES.key)
+        if keys:
+            out["fid"] = order(keys)
     return out
 
 

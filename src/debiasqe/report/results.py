@@ -40,6 +40,10 @@ Source = Union[PathLike, Iterable[PathLike], pd.DataFrame]
 KEYS = ["method", "dataset", "codec", "level"]
 #: what :func:`over_seeds` adds: runs averaged, and the sample SD of their values across seeds
 SEED_COLUMNS = ["seeds", "seed_spread"]
+#: metrics CSV columns that are no metric: the image name, the marks, the interval method
+NON_METRIC = ("image", "marks", "interval")
+#: the statistics read_metrics returns beside each value
+STATS = ("n", "lo", "hi")
 
 
 class ResultFileError(DebiasqeError):
@@ -83,9 +87,24 @@ def _read_json(p: Path):
         raise ResultFileError(f"{p}: not valid JSON ({exc})") from None
 
 
+def metric_columns(df: pd.DataFrame) -> list[str]:
+    """The metric columns of a metrics CSV: no '.' (``<metric>.n``/``.lo``/``.hi`` are statistics of
+    their metric) and not image, marks or interval."""
+    return [c for c in df.columns if "." not in str(c) and c not in NON_METRIC]
+
+
+def _stat(row, column: str) -> float:
+    """A statistics cell of the mean row (``<metric>.n`` / ``.lo`` / ``.hi``); NaN when absent or empty."""
+    if row is None or column not in row.index:
+        return math.nan
+    v = pd.to_numeric(row[column], errors="coerce")
+    return float(v) if pd.notna(v) else math.nan
+
+
 def read_metrics(src: Source) -> pd.DataFrame:
     """Set-level metric values: columns method, dataset, codec, level, metric, value, marks
-    (a tuple of :mod:`debiasqe.report.marks` keys: random-init, unavailable, ...).
+    (a tuple of :mod:`debiasqe.report.marks` keys: random-init, unavailable, few-samples, ...), n, lo, hi
+    (sample size and interval bounds from the mean row's ``<metric>.n/.lo/.hi``; NaN when absent).
 
     Uses each file's ``image == "mean"`` row (where set-level FID lives);
     without one, the per-image mean. All-NaN metrics stay as NaN rows
@@ -97,18 +116,17 @@ def read_metrics(src: Source) -> pd.DataFrame:
     for p in _paths(src):
         df = _read_csv(p, ["image"])
         keys = keys_from_path(p, "metrics")
-        metric_cols = [c for c in df.columns if c not in ("image", "marks")]
         marked = marks.decode(df["marks"].iloc[-1]) if "marks" in df.columns and len(df) else {}
         is_mean = df["image"].astype(str) == "mean"
         per_image = df[~is_mean]
         mean_row = df[is_mean].iloc[-1] if is_mean.any() else None
-        for m in metric_cols:
+        for m in metric_columns(df):
             v = pd.to_numeric(mean_row[m], errors="coerce") if mean_row is not None else float("nan")
             if (mean_row is None or pd.isna(v)) and m != "fid":
                 v = pd.to_numeric(per_image[m], errors="coerce").mean()
             rows.append({**keys, "metric": m, "value": float(v) if pd.notna(v) else math.nan,
-                         "marks": marked.get(m, ())})
-    return over_seeds(pd.DataFrame(rows, columns=[*KEYS, "metric", "value", "marks"]), [*KEYS, "metric"])
+                         "marks": marked.get(m, ()), **{s: _stat(mean_row, f"{m}.{s}") for s in STATS}})
+    return over_seeds(pd.DataFrame(rows, columns=[*KEYS, "metric", "value", "marks", *STATS]), [*KEYS, "metric"])
 
 
 def read_rates(src: Source) -> pd.DataFrame:
@@ -158,7 +176,9 @@ def _weight_marks(weights) -> tuple[str, ...]:
 
 
 def read_domains(src: Source) -> pd.DataFrame:
-    """Columns method, dataset, codec, level, metric, S_CR, S_CE, S_RE, deviation_pct, marks."""
+    """Columns method, dataset, codec, level, metric, S_CR, S_CE, S_RE, deviation_pct, marks, n
+    (marks: random-init from the entry's weights, plus the entry's own ``marks`` such as
+    few-samples; n: the FID triangle's patches per set, NaN for LPIPS)."""
     if isinstance(src, pd.DataFrame):
         return src
     rows = []
@@ -171,10 +191,11 @@ def read_domains(src: Source) -> pd.DataFrame:
                 rows.append({**keys_from_path(p, "domains"), "metric": e["metric"],
                              **{k: float(e[k]) for k in ("S_CR", "S_CE", "S_RE")},
                              "deviation_pct": float(e.get("deviation_pct", math.nan)),
-                             "marks": _weight_marks(e.get("weights"))})
+                             "marks": marks.order({*_weight_marks(e.get("weights")), *e.get("marks", ())}),
+                             "n": float(e.get("n", math.nan))})
             except (KeyError, TypeError, ValueError):
                 raise ResultFileError(f"{p}: entry {e!r} lacks metric/S_CR/S_CE/S_RE") from None
-    return over_seeds(pd.DataFrame(rows, columns=[*KEYS, "metric", "S_CR", "S_CE", "S_RE", "deviation_pct", "marks"]),
+    return over_seeds(pd.DataFrame(rows, columns=[*KEYS, "metric", "S_CR", "S_CE", "S_RE", "deviation_pct", "marks", "n"]),
                       [*KEYS, "metric"], spread="deviation_pct")
 
 
