@@ -217,3 +217,23 @@ def test_hash_cache_keys_on_mtime_and_size(tmp_path):
     assert file_sha256(p) == hashlib.sha256(b"abc").hexdigest()
     p.write_bytes(b"abcd")
     assert file_sha256(p) == hashlib.sha256(b"abcd").hexdigest()
+
+
+def test_random_init_keeps_deep_features_alive():
+    # torchvision's VGG init (Kaiming, fan-out): a 5% change of the input moves conv5_4
+    # by a few percent of its magnitude. PyTorch's default conv init shrinks each layer
+    # ~6x, which left conv5_4 differences at ~5e-8 and ESRGAN's L_R at ~5e-9.
+    torch.manual_seed(0)
+    vgg = VGGFeatures(["conv1_2", "conv5_4"], policy="random")
+    x = torch.rand(2, 3, 64, 64)
+    y = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
+    fx, fy = vgg(x), vgg(y)
+    for layer in ("conv1_2", "conv5_4"):
+        scale = fx[layer].abs().mean()
+        change = (fx[layer] - fy[layer]).abs().mean()
+        assert 0.05 < scale < 10, (layer, scale)
+        assert change > 0.01 * scale, (layer, change, scale)
+    conv = vgg.features[0]
+    assert torch.all(conv.bias == 0)
+    # fan-out Kaiming: std = sqrt(2 / (64 * 3 * 3)) = 0.1768
+    assert conv.weight.std().item() == pytest.approx((2 / (64 * 9)) ** 0.5, rel=0.1)

@@ -16,7 +16,7 @@ but gradients flow to its input. Weights come from the registry entry
 ``vgg19`` (torchvision's ``vgg19-dcbb9e9d.pth``) through
 :mod:`debiasqe.weights.store` and the ``pretrained`` policy (``required`` by
 default; ``auto`` falls back to random init with a warning, ``random`` never
-looks); ``weights`` may name an explicit file instead. ``provenance``
+looks; random init is torchvision's, see :func:`_torchvision_init`); ``weights`` may name an explicit file instead. ``provenance``
 records what was loaded: ``{"name", "file", "sha256" | "random-init"}``.
 """
 
@@ -63,7 +63,23 @@ def _build_features(num_layers: int) -> nn.Sequential:
         else:
             layers += [nn.Conv2d(cin, v, 3, padding=1), nn.ReLU(inplace=False)]
             cin = v
-    return nn.Sequential(*layers[:num_layers])
+    features = nn.Sequential(*layers[:num_layers])
+    _torchvision_init(features)
+    return features
+
+
+@torch.no_grad()
+def _torchvision_init(features: nn.Sequential) -> None:
+    """torchvision's VGG init (``vgg19(weights=None)``): Kaiming-normal, fan-out, zero bias.
+
+    Only a random-init VGG keeps it (loaded weights overwrite it). PyTorch's default conv
+    init shrinks activations about 6x per layer, so conv5_4 features of two images would
+    differ by ~1e-8 and the perceptual loss and L_R would vanish; this init keeps their scale.
+    """
+    for m in features.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
 
 
 def resolve_layer(name: str, before_relu: bool = True) -> str:
