@@ -31,6 +31,8 @@ def _label(path: tuple, record) -> str:
     """A reader's name for where a flagged value sits in a record."""
     if "vgg_weights" in path:
         return "VGG-19 (training losses)"
+    if "disparity" in path and "vgg19" in path:
+        return "VGG-19 (Fig. 6 disparity)"
     if "evaluation" in path:
         rest = list(path[path.index("evaluation") + 1:])
         if rest[:1] == ["metrics"]:
