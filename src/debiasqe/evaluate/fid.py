@@ -51,7 +51,7 @@ from ..weights import metric_weights as mw
 from ..weights.store import POLICIES
 from . import fid_interval as fi
 from .metrics import read_image
-from .triangles import deviation
+from .triangles import deviation, eq1
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_SIZE = 299
@@ -471,7 +471,7 @@ def domain_interval(raw: SetStats, comp: SetStats, enh: SetStats, max_patches: f
                              replicates, seed)
     sides = {"S_CR": reps[("C", "R")], "S_CE": reps[("C", "E")], "S_RE": reps[("R", "E")]}
     with np.errstate(divide="ignore", invalid="ignore"):  # a replicate with S_CR = 0 has no deviation
-        dev = (sides["S_CE"] ** 2 - sides["S_RE"] ** 2) / sides["S_CR"] ** 2 * 100.0
+        dev = eq1(sides["S_CR"], sides["S_CE"], sides["S_RE"])
     out = {"method": fi.describe(replicates, seed, confidence)}
     for k, v in {**sides, "deviation_pct": dev}.items():
         out[k] = list(fi.percentile_interval(v, confidence))

@@ -35,6 +35,11 @@ def _check(s_cr: float, s_ce: float, s_re: float) -> None:
 def deviation(s_cr: float, s_ce: float, s_re: float) -> float:
     """Paper eq. 1 in percent: (S_CE² - S_RE²) / S_CR² × 100."""
     _check(s_cr, s_ce, s_re)
+    return eq1(s_cr, s_ce, s_re)
+
+
+def eq1(s_cr, s_ce, s_re):
+    """Eq. 1 without the checks, elementwise: also on arrays of bootstrap replicates."""
     return (s_ce ** 2 - s_re ** 2) / s_cr ** 2 * 100.0
 
 
