@@ -42,7 +42,7 @@ from ..core.errors import BadImageError, ConfigError
 from ..core.provenance import base_record
 from ..methods import IDENTITY
 from ..paths import result_path
-from ..report.marks import FEW_SAMPLES, RANDOM_INIT, encode
+from ..report.marks import FEW_SAMPLES, RANDOM_INIT, encode, few_samples
 from ..weights import metric_weights as mw
 from . import metrics as mt
 from .disparity import disparity
@@ -182,7 +182,7 @@ def _fid_domain(method, codec, lp, names, raw_dir, features_dir, fid, patch, dev
     return {"metric": "fid", "S_CR": fd["S_CR"], "S_CE": fd["S_CE"], "S_RE": fd["S_RE"],
             "deviation_pct": _deviation_or_nan(fd["S_CR"], fd["S_CE"], fd["S_RE"]), "patches": fd["n_patches"],
             "n": n, "images": fd["images"], "min_samples": options["min_samples"],
-            "marks": [FEW_SAMPLES.key] if n < options["min_samples"] else [],
+            "marks": [FEW_SAMPLES.key] if few_samples(n, options["min_samples"]) else [],
             "interval": fd["interval"], "protocol": fd["protocol"], "patch": fd["patch"], "weights": record}
 
 

@@ -192,6 +192,11 @@ def decode(text: Any) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def few_samples(n, least) -> bool:
+    """The rule of the ``few-samples`` mark: a set-level value from fewer than ``least`` samples."""
+    return n is not None and least is not None and n < least
+
+
 def metric_marks(evaluation: Mapping | None) -> dict[str, tuple[str, ...]]:
     """Marks per metric from an evaluation's provenance (``metrics.<m>.status``, ``fid.weights``,
     ``fid.n`` below ``fid.min_samples``)."""
@@ -205,8 +210,7 @@ def metric_marks(evaluation: Mapping | None) -> dict[str, tuple[str, ...]]:
     fid = evaluation.get("fid")
     if isinstance(fid, Mapping):
         keys = [RANDOM_INIT.key] if fid.get("weights") == RANDOM_INIT.key else []
-        n, least = fid.get("n"), fid.get("min_samples")
-        if n is not None and least is not None and n < least:
+        if few_samples(fid.get("n"), fid.get("min_samples")):
             keys.append(FEW_SAMPLES.key)
         if keys:
             out["fid"] = order(keys)
