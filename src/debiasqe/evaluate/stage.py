@@ -49,7 +49,7 @@ from ..weights import metric_weights as mw
 from . import metrics as mt
 from .disparity import disparity
 from .fid import FEATURE_DIM, INTERVAL_MAX_PATCHES, INTERVAL_REPLICATES, domain_fids, inception_for_policy
-from .intervals import DEFAULTS as STATISTICS_DEFAULTS, image_interval_columns
+from .intervals import DEFAULTS as STATISTICS_DEFAULTS, image_interval_columns, triangle_interval
 from .triangles import deviation
 
 
@@ -145,7 +145,7 @@ def _evaluate(method, dataset, levels, raw_dir, metrics, features_dir, weights_d
                                                              "min_samples")}
             level_prov["fid"]["n_patches"] = domains[-1]["patches"]
         if lpips is not None:
-            domains.append(_lpips_domain(built["lpips"], lpips, codec, lp, df))
+            domains.append(_lpips_domain(built["lpips"], lpips, codec, lp, df, statistics))
         if lp.disparity_csv is not None:
             level_prov["disparity"] = {"vgg19": vgg.provenance}  # which VGG-19 the feature-wise MAE used
         per_image = df.drop(columns=[c for c in mt.SET_LEVEL if c in df.columns])
@@ -217,13 +217,14 @@ def _lpips_sides(lpips, todo, raw_dir: Path, opts: dict):
     return dfs
 
 
-def _lpips_domain(lpips, sides: dict, codec: str, lp: LevelPaths, df) -> dict:
-    """The LPIPS triangle: S_RE is the method's LPIPS (``df``), the other sides from ``sides``."""
-    s_cr = float(sides[(codec, lp.level, "CR")]["lpips"].mean())
-    s_ce = float(sides[(codec, lp.level, "CE")]["lpips"].mean())
-    s_re = float(df["lpips"].mean())
+def _lpips_domain(lpips, sides: dict, codec: str, lp: LevelPaths, df, statistics: dict) -> dict:
+    """The LPIPS triangle: S_RE is the method's LPIPS (``df``), the other sides from ``sides``;
+    ``n`` images and the sides' and deviation's intervals (:func:`~.intervals.triangle_interval`)."""
+    cr, ce = sides[(codec, lp.level, "CR")]["lpips"], sides[(codec, lp.level, "CE")]["lpips"]
+    s_cr, s_ce, s_re = float(cr.mean()), float(ce.mean()), float(df["lpips"].mean())
     return {"metric": "lpips", "S_CR": s_cr, "S_CE": s_ce, "S_RE": s_re,
-            "deviation_pct": _deviation_or_nan(s_cr, s_ce, s_re), "weights": lpips.weights}
+            "deviation_pct": _deviation_or_nan(s_cr, s_ce, s_re), "weights": lpips.weights, "n": len(df),
+            "interval": triangle_interval(cr, ce, df["lpips"], statistics)}
 
 
 def _write_disparity(lp, names, raw_dir, vgg, patch, patches, seed, device, batch) -> None:

@@ -81,7 +81,7 @@ def build_tables(results: str | Path, out_dir: str | Path, *, dataset: str, meth
 
 def build_figures(results: str | Path, out_dir: str | Path, *, dataset: str, methods: Sequence[str],
                   metrics: Sequence[str], codecs: dict, setting: dict, residual: dict,
-                  seeds: Sequence[int] = ()) -> None:
+                  seeds: Sequence[int] = (), confidence: float = 0.95) -> None:
     from . import figures  # lazy: matplotlib loads only when figures are built (see build_tables)
 
     results, out_dir = Path(results), Path(out_dir)
@@ -91,7 +91,7 @@ def build_figures(results: str | Path, out_dir: str | Path, *, dataset: str, met
     for metric in ("fid", "lpips"):
         if metric in metrics:
             figures.fig_triangles(domain_files, out_dir / f"triangles_{metric}", metric=metric, codec=codec,
-                                  level=level)
+                                  level=level, confidence=confidence)
     metric_files = _files(results, "metrics", methods, dataset, codecs, seeds)
     rate_files = _rate_files(results, dataset, codecs)
     for c in codecs:

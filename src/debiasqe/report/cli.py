@@ -19,7 +19,8 @@ def run_report(args) -> None:
                      bd_fit=spec.get("bd_fit", "pchip"), vanilla=spec.get("vanilla"),
                      statistics=spec.get("statistics"), **common)
     else:
-        build_figures(args.results, args.output, residual=spec["residual"], **common)
+        build_figures(args.results, args.output, residual=spec["residual"],
+                      confidence=(spec.get("statistics") or {}).get("confidence", 0.95), **common)
 
 
 def run_overview(args) -> None:

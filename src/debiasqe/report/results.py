@@ -222,8 +222,8 @@ def _domain_bounds(entry: dict) -> dict:
 def read_domains(src: Source) -> pd.DataFrame:
     """Columns method, dataset, codec, level, metric, S_CR, S_CE, S_RE, deviation_pct, marks, n and
     ``<q>.lo``/``<q>.hi`` for the four quantities (marks: random-init from the entry's weights, plus
-    the entry's own ``marks`` such as few-samples; n: the FID triangle's patches per set, NaN for
-    LPIPS; bounds: the entry's ``interval``, NaN without one)."""
+    the entry's own ``marks`` such as few-samples; n: the FID triangle's patches per set, the LPIPS
+    triangle's images (NaN in files from before it was written); bounds: the entry's ``interval``, NaN without one)."""
     if isinstance(src, pd.DataFrame):
         return src
     rows = []

@@ -738,9 +738,11 @@ def table_domains(domains: Source, out_stem, methods: Sequence[str] | None = Non
         t.rows += _triplet(ours, prow, keys)
     t.notes.append("Deviation = (S_CE² − S_RE²) / S_CR² × 100 %; negative: enhancement domain "
                    "closer to the compression domain (biased).")
-    if "n" in df.columns and df["n"].notna().any():
-        t.notes.append("n (CSV: <column>.n): FID's patches per set (" +
-                       ", ".join(sorted({str(int(x)) for x in df["n"].dropna()}, key=int)) + ").")
+    for metric, unit in (("fid", "patches per set"), ("lpips", "images")):
+        ns = df[df["metric"] == metric]["n"].dropna() if "n" in df.columns else []
+        if len(ns):
+            t.notes.append(f"{metric_label(metric)}: n = " + ", ".join(sorted({str(int(x)) for x in ns}, key=int))
+                           + f" {unit} (CSV: <column>.n).")
     if any(mk.interval_of(r.get(k)) is not None for r in t.rows for k in keys):
         t.notes.append(_interval_note(statistics) + " A deviation whose interval holds 0 is within the noise.")
     if _seed_count(df) > 1:
