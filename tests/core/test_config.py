@@ -19,7 +19,7 @@ def test_defaults_fill_what_a_config_omits():
 
 def test_statistics_defaults():
     assert validate_config({})["statistics"] == {"bootstrap_replicates": 1000, "confidence": 0.95, "seed": 0,
-                                                 "show_intervals": False}
+                                                 "paired_min_images": 10, "show_intervals": False}
     assert validate_config({"statistics": {"seed": 3}})["statistics"]["bootstrap_replicates"] == 1000
 
 
@@ -49,8 +49,9 @@ def test_nested_defaults_fill_inside_given_sections():
     ({"statistics": {"bootstrap_replicates": -5}}, "statistics.bootstrap_replicates: -5 .*integers >= 0"),
     ({"statistics": {"seed": 1.5}}, "statistics.seed: 1.5 .*expected integer"),
     ({"statistics": {"show_intervals": "on"}}, "statistics.show_intervals: 'on' .*boolean"),
+    ({"statistics": {"paired_min_images": 1}}, "statistics.paired_min_images: 1 .*integers >= 2"),
     ({"statistics": {"replicates": 10}}, "config key statistics.replicates is not a known key; allowed keys: "
-                                         "bootstrap_replicates, confidence, seed, show_intervals"),
+                                         "bootstrap_replicates, confidence, paired_min_images, seed, show_intervals"),
     ({"datasets": {"demo_train": {"images": ["lena"]}, "demo_test": {}}}, None),
 ])
 def test_wrong_values_give_one_line_naming_key_and_allowed(config, expected):

@@ -88,6 +88,19 @@ def test_table3_shows_n_the_delta_row_and_the_differs_mark(results, tmp_path):
     assert ours_paper is not None
 
 
+def test_no_differs_mark_from_fewer_images_than_paired_min_images(results, tmp_path):
+    _, paths = results
+    pdf = paired_differences(paths, VANILLA, {"paired_min_images": N + 1})
+    e = pdf[(pdf.method == "esrgan_debias") & (pdf.metric == "psnr")].iloc[0]
+    assert e["excludes_zero"] and not e["marked"]  # the interval is reported, the mark withheld
+    df = T.table3_quality(paths, tmp_path / "t3", DIRECTIONS, vanilla=VANILLA,
+                          statistics={"paired_min_images": N + 1})
+    assert "differs" not in " ".join(df.get("marks", pd.Series(dtype=str)).fillna(""))
+    md = (tmp_path / "t3.md").read_text()
+    assert f"{DIFFERS} not given from n = {N} images (< statistics.paired_min_images = {N + 1})" in md
+    assert DIFFERS + " differs" not in md
+
+
 def test_show_intervals_puts_half_widths_in_markdown_and_latex(results, tmp_path):
     _, paths = results
     df = T.table3_quality(paths, tmp_path / "t3", DIRECTIONS, vanilla=VANILLA, statistics={"show_intervals": True})

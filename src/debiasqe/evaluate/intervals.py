@@ -29,7 +29,7 @@ from .triangles import eq1
 
 #: the ``statistics:`` config section's defaults (the schema's)
 DEFAULTS = {"bootstrap_replicates": bs.REPLICATES, "confidence": bs.CONFIDENCE, "seed": bs.SEED,
-            "show_intervals": False}
+            "paired_min_images": 10, "show_intervals": False}
 
 
 def image_interval_columns(df: pd.DataFrame, statistics: Mapping | None = None) -> dict:

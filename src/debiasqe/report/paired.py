@@ -12,9 +12,12 @@ With several training seeds a method's per-image value is the mean over its
 runs (the tables' values are the same means), so the interval is over images
 for the seed-averaged methods; the seed spread is reported beside it.
 
-A difference whose interval excludes 0 marks the debiased method's cell with
-:data:`debiasqe.report.marks.DIFFERS`. FID is set-level: it has no per-image
-values and no paired comparison here.
+A difference whose interval excludes 0, from at least
+``statistics.paired_min_images`` images (``marked``), marks the debiased
+method's cell with :data:`debiasqe.report.marks.DIFFERS`; from fewer, a
+bootstrap cannot tell a difference from noise (two images whose differences
+share a sign give an interval that excludes 0, by chance half the time).
+FID is set-level: it has no per-image values and no paired comparison here.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ import numpy as np
 import pandas as pd
 
 from ..core import bootstrap as bs
+from ..evaluate.intervals import DEFAULTS
 from ..methods import split_run
 from .results import Source, read_per_image
 
-COLUMNS = ["dataset", "codec", "level", "method", "vanilla", "metric", "n", "diff", "lo", "hi", "excludes_zero"]
+COLUMNS = ["dataset", "codec", "level", "method", "vanilla", "metric", "n", "diff", "lo", "hi", "excludes_zero",
+           "marked"]
 
 
 def _per_method(per_image: pd.DataFrame) -> pd.DataFrame:
@@ -44,9 +49,9 @@ def paired_differences(metrics: Source, vanilla: Mapping[str, str], statistics: 
     """Mean difference (method − vanilla) of every per-image metric and its paired bootstrap
     interval, for every {method: vanilla} pair, setting (dataset, codec, level; ``setting`` filters
     them) and metric both methods have: columns :data:`COLUMNS`. ``n``: the images both scored;
-    ``excludes_zero``: the interval lies wholly above or below 0."""
-    st = {"bootstrap_replicates": bs.REPLICATES, "confidence": bs.CONFIDENCE, "seed": bs.SEED,
-          **(statistics or {})}
+    ``excludes_zero``: the interval lies wholly above or below 0; ``marked``: that, from at least
+    ``statistics.paired_min_images`` images."""
+    st = {**DEFAULTS, **(statistics or {})}
     df = _per_method(read_per_image(metrics))
     for k, v in setting.items():
         if v is not None:
@@ -66,5 +71,6 @@ def paired_differences(metrics: Source, vanilla: Mapping[str, str], statistics: 
                 diff, lo, hi = (float((a - b).mean()) if n else np.nan), np.nan, np.nan
             rows.append({"dataset": dataset, "codec": codec, "level": level, "method": method, "vanilla": base,
                          "metric": metric, "n": n, "diff": diff, "lo": lo, "hi": hi,
-                         "excludes_zero": bool(lo > 0 or hi < 0)})
+                         "excludes_zero": bool(lo > 0 or hi < 0),
+                         "marked": bool(lo > 0 or hi < 0) and n >= st["paired_min_images"]})
     return pd.DataFrame(rows, columns=COLUMNS)

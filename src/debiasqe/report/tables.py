@@ -370,9 +370,13 @@ def _n_text(df: pd.DataFrame, metric_names: Sequence[str]) -> str:
 
 
 def _interval_note(statistics: Mapping | None) -> str:
-    conf = (statistics or {}).get("confidence", 0.95)
-    return (f"± half-width of the {conf:.0%} percentile bootstrap interval over images (FID: patches resampled "
-            "with their image); the CSV holds the bounds (<column>.lo, .hi) and n (<column>.n).")
+    st = statistics or {}
+    what = (f"{st.get('confidence', 0.95):.0%} percentile bootstrap interval over images (FID: patches resampled "
+            "with their image)")
+    if st.get("show_intervals"):
+        return f"± half-width of the {what}; the CSV holds the bounds (<column>.lo, .hi) and n (<column>.n)."
+    return (f"The CSV holds each value's n and {what} as <column>.n, .lo, .hi "
+            "(statistics.show_intervals: true shows ± half-widths here).")
 
 
 def _paired_cells(metrics: Source, vanilla: Mapping[str, str] | None, statistics: Mapping | None,
@@ -384,14 +388,26 @@ def _paired_cells(metrics: Source, vanilla: Mapping[str, str] | None, statistics
     from .paired import paired_differences  # per-image reading only where there are pairs
 
     pd_ = paired_differences(metrics, vanilla, statistics, **sel)
-    return {(r.method, r.metric): differs(mk.with_marks(r.diff, (), (), r.n, (r.lo, r.hi)), r.excludes_zero,
+    return {(r.method, r.metric): differs(mk.with_marks(r.diff, (), (), r.n, (r.lo, r.hi)), r.marked,
                                           r.n, (statistics or {}).get("confidence", 0.95))
             for r in pd_.itertuples()}
 
 
-def differs(cell, excludes_zero: bool, n, confidence: float):
-    """``cell`` with the differs mark where the paired interval excludes 0."""
-    if not excludes_zero:
+def _few_images_note(paired: dict, statistics: Mapping | None) -> list[str]:
+    """Why no difference is marked where the comparisons rest on fewer than paired_min_images images."""
+    least = (statistics or {}).get("paired_min_images", 10)
+    ns = sorted({int(mk.n_of(c)) for c in paired.values() if mk.n_of(c) < least})
+    if not ns:
+        return []
+    return [f"{mk.DIFFERS.symbol} not given from n = {', '.join(map(str, ns))} images "
+            f"(< statistics.paired_min_images = {least}): a bootstrap over so few images cannot tell a "
+            "difference from noise."]
+
+
+def differs(cell, marked: bool, n, confidence: float):
+    """``cell`` with the differs mark where the paired comparison says so (interval excludes 0, enough
+    images: :func:`debiasqe.report.paired.paired_differences`' ``marked``)."""
+    if not marked:
         return cell
     return mk.add_marks(cell, [mk.DIFFERS.key], [(mk.DIFFERS.key, f"{confidence:.0%}, n = {int(n)} images")])
 
@@ -526,6 +542,7 @@ def table3_quality(metrics: Source, out_stem, directions: Mapping[str, bool],
         t.notes.append("Δ vs. vanilla: a debiased method's mean minus its vanilla method's over the same images "
                        "(" + ", ".join(f"{method_label(m)} − {method_label(v)}" for m, v in vanilla.items()
                                        if m in methods and v in methods) + "), with its paired bootstrap interval.")
+        t.notes += _few_images_note(paired, statistics)
     if any(mk.interval_of(r.get(m)) is not None for r in t.rows for m in methods):
         t.notes.append(_interval_note(statistics))
     if n_seeds > 1:
@@ -689,6 +706,7 @@ def table5_ablation(metrics: Source, out_stem, baselines: Mapping[str, Mapping[s
     if paired:
         t.notes.append("Δ PSNR: the mean paired difference over the same images; its interval is the paired "
                        "bootstrap's.")
+        t.notes += _few_images_note(paired, statistics)
     if any(mk.interval_of(r.get(k)) is not None for r in t.rows for k in keys):
         t.notes.append(_interval_note(statistics))
     if spread:
