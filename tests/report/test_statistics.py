@@ -196,3 +196,16 @@ def test_rd_curves_draw_each_points_interval(results, tmp_path):
     assert {"interval_comp", "interval_esrgan"} <= set(bars)
     segs = bars["interval_esrgan"].get_segments()
     assert len(segs) == 4 and all(s[0][1] < s[1][1] for s in segs)
+
+
+def test_paired_comparisons_average_each_methods_runs_per_image_first(tmp_path):
+    """Two seeds per method: the debiased runs are +0.2 and +0.4 dB above the vanilla runs' mean on
+    every image, so the seed-averaged difference is exactly 0.3 dB with a degenerate interval."""
+    for s, shift in ((0, 0.2), (1, 0.4)):
+        _write(tmp_path, "esrgan", BASE + (0.1 if s else -0.1), np.full(N, 0.3), run=f"esrgan@seed{s}")
+        _write(tmp_path, "esrgan_debias", BASE + shift, np.full(N, 0.3), run=f"esrgan_debias@seed{s}")
+    pdf = paired_differences(sorted(tmp_path.glob("metrics/*/demo_test/bpg/37.csv")), {"esrgan_debias": "esrgan"})
+    row = pdf[pdf.metric == "psnr"].iloc[0]
+    assert (row["n"], row["diff"], row["lo"], row["hi"]) == (N, pytest.approx(0.3), pytest.approx(0.3),
+                                                             pytest.approx(0.3))
+    assert row["marked"]
