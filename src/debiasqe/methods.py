@@ -64,6 +64,30 @@ def evaluated_methods(config: dict) -> list[str]:
     return [IDENTITY] + [n for n, m in config["methods"].items() if m.get("evaluate", True)]
 
 
+#: the method keys that make a method debiased (paper §4: conditional D, domain-divergence regularization)
+DEBIAS_KEYS = ("conditional_d", "ddr")
+
+
+def vanilla_methods(config: dict) -> dict[str, str]:
+    """{debiased method: its vanilla method} over the evaluated methods: a method with
+    ``conditional_d`` or ``ddr`` and the one method defined as it is without them (Table 3's pairs,
+    Table 5's ablations); a debiased method without exactly one such method is left out."""
+    def bare(m):
+        return {k: v for k, v in m.items() if k not in (*DEBIAS_KEYS, "evaluate")}
+
+    evaluated = [n for n in evaluated_methods(config) if n != IDENTITY]
+    out = {}
+    for name in evaluated:
+        m = config["methods"][name]
+        if not any(m.get(k) for k in DEBIAS_KEYS):
+            continue
+        same = [v for v in evaluated if not any(config["methods"][v].get(k) for k in DEBIAS_KEYS)
+                and bare(config["methods"][v]) == bare(m)]
+        if len(same) == 1:
+            out[name] = same[0]
+    return out
+
+
 def gan_methods(config: dict) -> list[str]:
     return [n for n, m in config["methods"].items()
             if RECIPES[m["recipe"]]["gan"] is not None and m.get("evaluate", True)]

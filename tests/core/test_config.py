@@ -17,6 +17,12 @@ def test_defaults_fill_what_a_config_omits():
     assert set(cfg["datasets"]) == {"demo_train", "demo_test"}
 
 
+def test_statistics_defaults():
+    assert validate_config({})["statistics"] == {"bootstrap_replicates": 1000, "confidence": 0.95, "seed": 0,
+                                                 "paired_min_images": 10, "show_intervals": False}
+    assert validate_config({"statistics": {"seed": 3}})["statistics"]["bootstrap_replicates"] == 1000
+
+
 def test_nested_defaults_fill_inside_given_sections():
     cfg = validate_config({"codecs": {"bpg": {"levels": [37]}}})
     assert cfg["codecs"]["bpg"] == {"levels": [37], "backend": "auto", "bpgenc": "bpgenc",
@@ -38,6 +44,14 @@ def test_nested_defaults_fill_inside_given_sections():
     ({"evaluation": {"fid_interval_replicates": -1}}, "evaluation.fid_interval_replicates: -1 .*integers >= 0"),
     ({"evaluation": {"fid_interval_max_patches": "all"}}, "evaluation.fid_interval_max_patches: 'all' .*integer"),
     ({"evaluation": {"fid_store_features": "yes"}}, "evaluation.fid_store_features: 'yes' .*boolean"),
+    ({"statistics": {"confidence": 1.0}}, r"statistics.confidence: 1.0 .*allowed: numbers 0.5-0.999"),
+    ({"statistics": {"confidence": "95%"}}, "statistics.confidence: '95%' .*expected number"),
+    ({"statistics": {"bootstrap_replicates": -5}}, "statistics.bootstrap_replicates: -5 .*integers >= 0"),
+    ({"statistics": {"seed": 1.5}}, "statistics.seed: 1.5 .*expected integer"),
+    ({"statistics": {"show_intervals": "on"}}, "statistics.show_intervals: 'on' .*boolean"),
+    ({"statistics": {"paired_min_images": 1}}, "statistics.paired_min_images: 1 .*integers >= 2"),
+    ({"statistics": {"replicates": 10}}, "config key statistics.replicates is not a known key; allowed keys: "
+                                         "bootstrap_replicates, confidence, paired_min_images, seed, show_intervals"),
     ({"datasets": {"demo_train": {"images": ["lena"]}, "demo_test": {}}}, None),
 ])
 def test_wrong_values_give_one_line_naming_key_and_allowed(config, expected):

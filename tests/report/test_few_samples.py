@@ -81,7 +81,8 @@ def test_table5_table4_and_rd_curves_carry_n_into_their_footnotes(few, tmp_path)
     T.table4_bdbr(paths, rates, tmp_path / "t4", DIRECTIONS, "bpg", metric_names=["fid"])
     assert f"\u00a7 {NOTE}" in (tmp_path / "t4.md").read_text()
     fig = fig_rd_curves(paths, rates, tmp_path / "rd", metric_names=("fid", "psnr"))
-    assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["FID vs. bpp (BPG)\u00a7", "PSNR (dB) vs. bpp (BPG)"]
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["FID vs. bpp (BPG)\u00a7\nn = 4 patches",
+                                                                   "PSNR (dB) vs. bpp (BPG)"]  # no psnr.n here
     assert fig._suptitle.get_text().startswith(f"\u00a7 {NOTE}")
 
 
@@ -115,7 +116,7 @@ def test_triangles_mark_few_sample_fids_in_the_table_and_the_figure(tmp_path):
     md = (tmp_path / "dom.md").read_text()
     assert "| 10.0\u00a7 |" in md and "| 0.300 |" in md and f"\u00a7 {NOTE}" in md
     fig = fig_triangles(paths, tmp_path / "tri", metric="fid")
-    assert all(ax.get_title().endswith("\u00a7") for ax in fig.axes if ax.get_title())
+    assert all(ax.get_title().endswith("\u00a7\nn = 4 patches") for ax in fig.axes if ax.get_title())
     # one footnote per line, so that long notes fit the figure's width
     assert fig._suptitle.get_text().split("\n") == ["\u2020 random-init network: not a measurement",
                                                     f"\u00a7 {NOTE}, biased upwards and noisy"]

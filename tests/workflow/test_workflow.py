@@ -89,6 +89,10 @@ def test_metrics_domains_realism_disparity_files(ci_reference):
             # 2 images × 5 patches of 64 px: n and images, an interval, and the few-samples mark
             assert (mean["fid.n"], mean["fid.images"]) == (10, 2) and mean["fid.lo"] <= mean["fid.hi"]
             assert mean["marks"].count("few-samples") == 1 and mean["fid.interval"].startswith("cluster")
+            # every per-image metric: n images and a percentile bootstrap interval (statistics: defaults)
+            assert mean["psnr.n"] == 2 and mean["psnr.lo"] <= mean.psnr <= mean["psnr.hi"]
+            assert mean["psnr.interval"] == "percentile bootstrap over images, 95%, 1000 replicates, seed 0"
+            assert mean["niqe.interval"] == "no interval: not every image has a value"
             prov = json.loads((ci_reference / f"results/metrics/{method}/demo_test/{codec}/{lv}.csv.provenance.json")
                               .read_text())
             assert prov["evaluation"]["metrics"]["niqe"]["status"] == "unavailable"
@@ -119,6 +123,10 @@ def test_tables_and_figures_cover_every_method_and_metric(ci_reference):
     t3 = pd.read_csv(tables / "table3_quality.csv")
     assert set(EVALUATED) <= set(t3.columns)
     assert len(t3[t3.source == "ours"]) == len(CI["metrics"])
+    # n and intervals (CSV: always), the paired rows of the debiased methods (PSNR and LPIPS: per image)
+    assert (t3[t3.source == "ours"]["esrgan.n"].dropna() > 0).all() and "esrgan.lo" in t3.columns
+    assert len(t3[t3.source == "vs-vanilla"]) == 2
+    assert "(n = 2 images; FID: n = 10 patches)" in (tables / "table3_quality.md").read_text().splitlines()[0]
     tex = (tables / "table4_bdbr_bpg.tex").read_text()
     assert "\\toprule" in tex and "\\bottomrule" in tex
     for stem in ("table1_realism", "table2_realism_conditional", "table5_ablation", "domains",

@@ -19,6 +19,7 @@ from debiasqe.methods import (
     train_levels,
     train_setting,
     training_seeds,
+    vanilla_methods,
 )
 from debiasqe.train.recipes import RECIPES
 
@@ -231,6 +232,8 @@ def report_spec():
         "headline": config["report"]["headline"],
         "residual": config["report"]["residual"],
         "bd_fit": config["report"]["bd_fit"],
+        "vanilla": vanilla_methods(config),
+        "statistics": config["statistics"],
     }
     if len(training_seeds(config)) > 1:  # (one seed: the spec, a job param, stays as it was)
         spec["seeds"] = training_seeds(config)

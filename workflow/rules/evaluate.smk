@@ -24,6 +24,7 @@ rule evaluate:
         codecs=codecs_json(),
         metrics=config["metrics"],
         ev=config["evaluation"],
+        stats=config["statistics"],
         pretrained=config["pretrained"],
         device=config["device"],
         seed=config["seed"],
@@ -50,6 +51,8 @@ rule evaluate:
         "--fid-interval-max-patches {params.ev[fid_interval_max_patches]} "
         "--fid-interval-replicates {params.ev[fid_interval_replicates]} "
         "{params.fid_store} "
+        "--bootstrap-replicates {params.stats[bootstrap_replicates]} "
+        "--confidence {params.stats[confidence]} --statistics-seed {params.stats[seed]} "
         "--disparity-at {params.headline} "
         "--disparity-patch {params.ev[disparity_patch]} --disparity-patches {params.ev[disparity_patches]} "
         "--quiet > {log:q} 2>&1"

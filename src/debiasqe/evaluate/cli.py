@@ -21,7 +21,9 @@ def run_evaluate(args) -> None:
                     fid_options={"min_samples": args.fid_min_samples,
                                  "interval_max_patches": args.fid_interval_max_patches,
                                  "interval_replicates": args.fid_interval_replicates,
-                                 "store_features": args.fid_store_features})
+                                 "store_features": args.fid_store_features},
+                    statistics={"bootstrap_replicates": args.bootstrap_replicates,
+                                "confidence": args.confidence, "seed": args.statistics_seed})
 
 
 def run_realism(args) -> None:
@@ -56,6 +58,10 @@ def register(sub) -> None:
                    help="bootstrap replicates of the FID interval (0: none)")
     p.add_argument("--fid-store-features", action="store_true",
                    help="keep every set's per-patch features (FID intervals for any set size)")
+    p.add_argument("--bootstrap-replicates", type=int, default=1000,
+                   help="bootstrap replicates of the per-image metrics' intervals (0: none)")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence of every interval (FID's too)")
+    p.add_argument("--statistics-seed", type=int, default=0, help="seed of every bootstrap (FID's too)")
     p.add_argument("--disparity-at", help="CODEC:LEVEL where the Fig. 6 disparity is measured")
     p.add_argument("--disparity-patch", type=int, default=128, help="disparity patch side (px)")
     p.add_argument("--disparity-patches", type=int, default=64, help="disparity patches in all")

@@ -428,9 +428,10 @@ def inception_for_policy(policy: str, weights_dir, device="cpu"):
 def domain_fids(raw: Sequence, comp: Sequence, enh: Sequence, cache_dir: str | os.PathLike,
                 net, weights_record: str, patch: int = 256, set_names=("raw", "comp", "enh"),
                 protocol: str = "patches", interval_max_patches: float = INTERVAL_MAX_PATCHES,
-                interval_replicates: int = INTERVAL_REPLICATES, seed: int = 0, **kw) -> dict:
+                interval_replicates: int = INTERVAL_REPLICATES, seed: int = 0, confidence: float = 0.95,
+                **kw) -> dict:
     """S_CR, S_CE, S_RE (patch or whole-image FID) with one Inception pass per set, and
-    their 95 % intervals (``interval``, :func:`domain_interval`).
+    their ``confidence`` intervals (``interval``, :func:`domain_interval`).
 
     Set statistics go to ``cache_dir/<set name>.npz``; give every method's
     enhanced set its own name (e.g. ``enh-<method>``) so raw and comp are
@@ -448,7 +449,7 @@ def domain_fids(raw: Sequence, comp: Sequence, enh: Sequence, cache_dir: str | o
            "inception_weights": weights_record, "protocol": protocol,
            "patch": patch if protocol == "patches" else None}
     out["deviation_pct"] = deviation(out["S_CR"], out["S_CE"], out["S_RE"])
-    out["interval"] = domain_interval(r, c, e, interval_max_patches, interval_replicates, seed)
+    out["interval"] = domain_interval(r, c, e, interval_max_patches, interval_replicates, seed, confidence)
     return out
 
 

@@ -34,12 +34,12 @@ numpy's batched ``eigvalsh`` in chunks. With all weights 1 this is
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..core.bootstrap import image_draws, percentile_interval  # noqa: F401 (this module's API too)
 from ..core.errors import ConfigError
 
 #: elements of one chunk's (replicates × drawn × drawn) matrix: ~128 MB of float64
@@ -66,15 +66,6 @@ def describe(replicates: int, seed: int, confidence: float = 0.95) -> str:
     """The method, as the metrics CSV's ``fid.interval`` and the domains file state it."""
     return (f"cluster percentile bootstrap over images (patches with their image, the same images "
             f"for every set), {confidence:.0%}, {replicates} replicates, seed {seed}")
-
-
-def image_draws(n_images: int, replicates: int, seed: int) -> np.ndarray:
-    """(replicates, n_images) draw counts of each image: n_images draws with replacement each."""
-    if n_images < 1 or replicates < 1:
-        raise ConfigError(f"fid interval: {n_images} image(s), {replicates} replicate(s); need >= 1 of each")
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, n_images, size=(replicates, n_images))
-    return np.stack([np.bincount(p, minlength=n_images) for p in picks]).astype(np.float64)
 
 
 def _pair_replicates(s1: PatchSet, s2: PatchSet, draws: np.ndarray) -> np.ndarray:
@@ -137,14 +128,3 @@ def bootstrap_fids(sets: Mapping[str, PatchSet], pairs: Sequence[tuple[str, str]
                           f"a paired bootstrap needs the same images")
     draws = image_draws(counts.pop(), replicates, seed)
     return {(a, b): _pair_replicates(sets[a], sets[b], draws) for a, b in pairs}
-
-
-def percentile_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
-    """The percentile interval of replicate values (NaN replicates ignored)."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return math.nan, math.nan
-    tail = (1 - confidence) / 2 * 100
-    lo, hi = np.percentile(v, [tail, 100 - tail])
-    return float(lo), float(hi)

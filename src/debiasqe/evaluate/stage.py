@@ -2,7 +2,9 @@
 
 For each level it writes
 - ``metrics/{method}/{dataset}/{codec}/{level}.csv``: per-image scores of the
-  configured image-level metrics plus a mean row; set-level FID (S_RE, on
+  configured image-level metrics plus a mean row, where each per-image metric has its
+  n, bootstrap interval and method (``<m>.n/.lo/.hi/.interval``,
+  :mod:`~debiasqe.evaluate.intervals`); set-level FID (S_RE, on
   patches) in the mean row with ``fid.n`` (patches per set), ``fid.images``,
   its 95 % interval ``fid.lo``/``fid.hi`` and ``fid.interval`` (the method, or
   why there is none); FID from fewer than ``fid_min_samples`` patches is marked
@@ -47,6 +49,7 @@ from ..weights import metric_weights as mw
 from . import metrics as mt
 from .disparity import disparity
 from .fid import FEATURE_DIM, INTERVAL_MAX_PATCHES, INTERVAL_REPLICATES, domain_fids, inception_for_policy
+from .intervals import DEFAULTS as STATISTICS_DEFAULTS, image_interval_columns, triangle_interval
 from .triangles import deviation
 
 
@@ -90,15 +93,19 @@ def evaluate_levels(method: str, dataset: str, levels: dict[str, Sequence[LevelP
                     *, metrics: Sequence[str], features_dir: str | Path, weights_dir: str | Path,
                     policy: str = "auto", device: str = "cpu", batch: int = 4, fid_patch: int = 256,
                     disparity_patch: int = 128, disparity_patches: int = 64, seed: int = 0,
-                    progress: bool = True, fid_protocol: str = "patches", fid_options: dict | None = None) -> None:
+                    progress: bool = True, fid_protocol: str = "patches", fid_options: dict | None = None,
+                    statistics: dict | None = None) -> None:
     """``fid_options``: min_samples, interval_max_patches, interval_replicates, store_features
-    (``evaluation.fid_*``; defaults as the schema's)."""
+    (``evaluation.fid_*``; defaults as the schema's). ``statistics``: bootstrap_replicates,
+    confidence, seed of every interval (the ``statistics:`` section; FID takes its confidence and
+    seed, its replicates stay ``fid_options['interval_replicates']``)."""
     device = str(resolve_device(device))
     fid_options = {**FID_DEFAULTS, **(fid_options or {})}
+    statistics = {**STATISTICS_DEFAULTS, **(statistics or {})}
     with mw.weights_env(weights_dir, offline=True):
         _evaluate(method, dataset, levels, Path(raw_dir), metrics, Path(features_dir), Path(weights_dir),
                   policy, device, batch, fid_patch, disparity_patch, disparity_patches, seed, progress,
-                  fid_protocol, fid_options)
+                  fid_protocol, fid_options, statistics)
 
 
 #: evaluation.fid_min_samples: the feature dimension (see the schema for the literature)
@@ -108,7 +115,7 @@ FID_DEFAULTS = {"min_samples": FEATURE_DIM, "interval_max_patches": INTERVAL_MAX
 
 def _evaluate(method, dataset, levels, raw_dir, metrics, features_dir, weights_dir, policy, device,
               batch, fid_patch, disparity_patch, disparity_patches, seed, progress, fid_protocol,
-              fid_options) -> None:
+              fid_options, statistics) -> None:
 
     image_metrics = [m for m in metrics if m not in mt.SET_LEVEL]
     built = {m: mt.build_metric(m, policy, weights_dir, device, None, seed) for m in image_metrics}
@@ -132,16 +139,18 @@ def _evaluate(method, dataset, levels, raw_dir, metrics, features_dir, weights_d
         domains = []
         if fid is not None:
             domains.append(_fid_domain(method, codec, lp, names, raw_dir, features_dir, fid, fid_patch,
-                                       device, fid_protocol, fid_options, seed))
+                                       device, fid_protocol, fid_options, statistics))
             df["fid"] = float("nan")  # set-level: only in the mean row (write_metrics_csv)
             level_prov["fid"] = {k: domains[-1][k] for k in ("weights", "protocol", "patch", "n", "images",
                                                              "min_samples")}
             level_prov["fid"]["n_patches"] = domains[-1]["patches"]
         if lpips is not None:
-            domains.append(_lpips_domain(built["lpips"], lpips, codec, lp, df))
+            domains.append(_lpips_domain(built["lpips"], lpips, codec, lp, df, statistics))
         if lp.disparity_csv is not None:
             level_prov["disparity"] = {"vgg19": vgg.provenance}  # which VGG-19 the feature-wise MAE used
-        set_level = _fid_columns(domains[0]) if fid is not None else None
+        per_image = df.drop(columns=[c for c in mt.SET_LEVEL if c in df.columns])
+        set_level = {**image_interval_columns(per_image, statistics),
+                     **(_fid_columns(domains[0]) if fid is not None else {})}
         mt.write_metrics_csv(df, lp.metrics_csv, base_record(method=method, dataset=dataset, codec=codec,
                                                              level=lp.level, seed=seed, evaluation=level_prov),
                              set_level=set_level)
@@ -165,7 +174,7 @@ def _pairs(names: list[str], target_dir: Path, ref_dir: Path) -> list[tuple[str,
 
 
 def _fid_domain(method, codec, lp, names, raw_dir, features_dir, fid, patch, device, protocol, options,
-                seed) -> dict:
+                statistics) -> dict:
     """The FID triangle of one level; raw and compressed set statistics are shared (cached).
 
     ``n``: patches per set (the smallest of the three), ``marks``: few-samples below
@@ -177,7 +186,8 @@ def _fid_domain(method, codec, lp, names, raw_dir, features_dir, fid, patch, dev
                      patch=patch, set_names=("raw", f"comp-{tag}", f"enh-{method}-{tag}"),
                      device=device, protocol=protocol,
                      interval_max_patches=math.inf if options["store_features"] else options["interval_max_patches"],
-                     interval_replicates=options["interval_replicates"], seed=seed)
+                     interval_replicates=options["interval_replicates"], seed=statistics["seed"],
+                     confidence=statistics["confidence"])
     n = min(fd["n_patches"].values())
     return {"metric": "fid", "S_CR": fd["S_CR"], "S_CE": fd["S_CE"], "S_RE": fd["S_RE"],
             "deviation_pct": _deviation_or_nan(fd["S_CR"], fd["S_CE"], fd["S_RE"]), "patches": fd["n_patches"],
@@ -207,13 +217,14 @@ def _lpips_sides(lpips, todo, raw_dir: Path, opts: dict):
     return dfs
 
 
-def _lpips_domain(lpips, sides: dict, codec: str, lp: LevelPaths, df) -> dict:
-    """The LPIPS triangle: S_RE is the method's LPIPS (``df``), the other sides from ``sides``."""
-    s_cr = float(sides[(codec, lp.level, "CR")]["lpips"].mean())
-    s_ce = float(sides[(codec, lp.level, "CE")]["lpips"].mean())
-    s_re = float(df["lpips"].mean())
+def _lpips_domain(lpips, sides: dict, codec: str, lp: LevelPaths, df, statistics: dict) -> dict:
+    """The LPIPS triangle: S_RE is the method's LPIPS (``df``), the other sides from ``sides``;
+    ``n`` images and the sides' and deviation's intervals (:func:`~.intervals.triangle_interval`)."""
+    cr, ce = sides[(codec, lp.level, "CR")]["lpips"], sides[(codec, lp.level, "CE")]["lpips"]
+    s_cr, s_ce, s_re = float(cr.mean()), float(ce.mean()), float(df["lpips"].mean())
     return {"metric": "lpips", "S_CR": s_cr, "S_CE": s_ce, "S_RE": s_re,
-            "deviation_pct": _deviation_or_nan(s_cr, s_ce, s_re), "weights": lpips.weights}
+            "deviation_pct": _deviation_or_nan(s_cr, s_ce, s_re), "weights": lpips.weights, "n": len(df),
+            "interval": triangle_interval(cr, ce, df["lpips"], statistics)}
 
 
 def _write_disparity(lp, names, raw_dir, vgg, patch, patches, seed, device, batch) -> None:

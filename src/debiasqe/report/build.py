@@ -49,7 +49,10 @@ def _rate_files(root: Path, dataset: str, codecs: dict) -> list[Path]:
 
 def build_tables(results: str | Path, out_dir: str | Path, *, dataset: str, methods: Sequence[str],
                  gan_methods: Sequence[str], metrics: Sequence[str], codecs: dict, setting: dict,
-                 bd_fit: str = "pchip", seeds: Sequence[int] = ()) -> None:
+                 bd_fit: str = "pchip", seeds: Sequence[int] = (), vanilla: dict | None = None,
+                 statistics: dict | None = None) -> None:
+    """``vanilla``: {debiased method: vanilla method} (:func:`debiasqe.methods.vanilla_methods`),
+    the pairs of Table 3's paired comparisons; ``statistics``: the config's ``statistics:``."""
     # lazy: targets.py (so the Snakefile and `debiasqe status`) imports this module for TABLE_STEMS;
     # the evaluation registry and pandas/bjontegaard load only when tables are built
     from ..evaluate.metrics import metric_info
@@ -64,19 +67,21 @@ def build_tables(results: str | Path, out_dir: str | Path, *, dataset: str, meth
         realism = _files(results, "realism", gan_methods, dataset, {codec: {"levels": [level]}}, seeds)
         tables.table1_realism(realism, out_dir / "table1_realism")
         tables.table2_realism_conditional(realism, out_dir / "table2_realism_conditional")
-        tables.table5_ablation(metric_files, out_dir / "table5_ablation", codec=codec, level=level)
+        tables.table5_ablation(metric_files, out_dir / "table5_ablation", codec=codec, level=level,
+                               statistics=statistics)
     tables.table3_quality(metric_files, out_dir / "table3_quality", directions, methods=list(methods),
-                          metric_names=list(metrics), codec=codec, level=level)
+                          metric_names=list(metrics), codec=codec, level=level, vanilla=vanilla,
+                          statistics=statistics)
     for c in codecs:
         tables.table4_bdbr(metric_files, rate_files, out_dir / f"table4_bdbr_{c}", directions, codec=c,
                            methods=list(methods), metric_names=list(metrics), interp=bd_fit)
     domain_files = _files(results, "domains", [m for m in methods if m != "comp"], dataset, codecs, seeds)
-    tables.table_domains(domain_files, out_dir / "domains")
+    tables.table_domains(domain_files, out_dir / "domains", statistics=statistics)
 
 
 def build_figures(results: str | Path, out_dir: str | Path, *, dataset: str, methods: Sequence[str],
                   metrics: Sequence[str], codecs: dict, setting: dict, residual: dict,
-                  seeds: Sequence[int] = ()) -> None:
+                  seeds: Sequence[int] = (), confidence: float = 0.95) -> None:
     from . import figures  # lazy: matplotlib loads only when figures are built (see build_tables)
 
     results, out_dir = Path(results), Path(out_dir)
@@ -86,7 +91,7 @@ def build_figures(results: str | Path, out_dir: str | Path, *, dataset: str, met
     for metric in ("fid", "lpips"):
         if metric in metrics:
             figures.fig_triangles(domain_files, out_dir / f"triangles_{metric}", metric=metric, codec=codec,
-                                  level=level)
+                                  level=level, confidence=confidence)
     metric_files = _files(results, "metrics", methods, dataset, codecs, seeds)
     rate_files = _rate_files(results, dataset, codecs)
     for c in codecs:

@@ -16,9 +16,11 @@ def run_report(args) -> None:
                   setting=spec["headline"], seeds=spec.get("seeds", ()))
     if args.what == "tables":
         build_tables(args.results, args.output, gan_methods=spec["gan_methods"],
-                     bd_fit=spec.get("bd_fit", "pchip"), **common)
+                     bd_fit=spec.get("bd_fit", "pchip"), vanilla=spec.get("vanilla"),
+                     statistics=spec.get("statistics"), **common)
     else:
-        build_figures(args.results, args.output, residual=spec["residual"], **common)
+        build_figures(args.results, args.output, residual=spec["residual"],
+                      confidence=(spec.get("statistics") or {}).get("confidence", 0.95), **common)
 
 
 def run_overview(args) -> None:
@@ -55,8 +57,9 @@ def register(sub) -> None:
     p.add_argument("what", choices=["tables", "figures"], help="which outputs")
     p.add_argument("--dataset", required=True, help="the test dataset")
     p.add_argument("--spec", required=True, type=json_object,
-                   help="JSON: methods, gan_methods, metrics, codecs, headline, residual (seeds: the training "
-                        "seeds, when several)")
+                   help="JSON: methods, gan_methods, metrics, codecs, headline, residual, vanilla ({debiased: "
+                        "vanilla method}), statistics (the config's section; seeds: the training seeds, when "
+                        "several)")
     p.add_argument("--results", type=Path, default=Path(paths.RESULTS), help="results root")
     p.add_argument("--output", required=True, type=Path, help="output folder")
     _register_overview(sub)

@@ -69,8 +69,25 @@ def _align(nx: float, ny: float) -> dict:
 _ROW_PT = (-3.0, -11.0, -20.0)
 
 
+def _spread_bar(ax, lo: float, hi: float, y: float, colour, gid: str) -> None:
+    """A horizontal interval [lo, hi] at height y, with end ticks (drawn from the bounds, not as
+    ± around the point: a bootstrap interval of FID need not hold its point estimate)."""
+    ax.plot([lo, hi], [y, y], color=colour, lw=2.2, alpha=0.45, solid_capstyle="butt", marker="|", ms=5,
+            mew=0.8, gid=gid, zorder=1)
+
+
+def _finite_pair(iv) -> tuple[float, float] | None:
+    try:
+        lo, hi = float(iv[0]), float(iv[1])
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
+
+
 def draw_triangle(ax, s_cr: float, s_ce: float, s_re: float, title: str = "",
-                  paper_deviation: float | None = None) -> bias.Triangle | None:
+                  paper_deviation: float | None = None,
+                  intervals: Mapping[str, Sequence[float]] | None = None,
+                  confidence: float = 0.95) -> bias.Triangle | None:
     """Draw one domain triangle on ``ax`` as the paper does: C and R at the base,
     E at the apex, each side labelled with its distance (three significant figures),
     the deviation and a Biased/Debiased label. Sides are Line2D artists with gid
@@ -80,7 +97,13 @@ def draw_triangle(ax, s_cr: float, s_ce: float, s_re: float, title: str = "",
     C and R below the base beyond its ends, E's above the apex (E is the only
     vertex above the base), the side lengths beside their sides on the outer side,
     and the verdict in a row of its own under the base. :func:`fig_triangles`
-    moves labels apart where they would touch (:func:`_unclutter`)."""
+    moves labels apart where they would touch (:func:`_unclutter`).
+
+    ``intervals`` (the domains file's, see read_domains' ``<q>.lo/.hi``): where S_CR has one, R's
+    spread along the base (gid ``spread_R``); where the deviation has one, E's horizontal spread
+    (gid ``spread_E``: E's x for the deviation's bounds at this S_CR, since eq. 1 is E's offset from
+    the base's midpoint over S_CR / 2). E's bar crossing the dotted midline is a deviation within
+    its noise, and the verdict says so."""
     try:
         t = triangle_geometry(s_cr, s_ce, s_re)
     except ConfigError:
@@ -99,6 +122,17 @@ def draw_triangle(ax, s_cr: float, s_ce: float, s_re: float, title: str = "",
     mid = s_cr / 2
     ax.plot([mid, mid], [0, max(ey, s_cr * 0.05)], color=OKABE_ITO["grey"], lw=0.5, ls=":", gid="centroid")
     ax.plot([ex, ex], [0, ey], color=colour, lw=0.5, ls="--", gid="drop")
+    ivs = intervals or {}
+    r_iv, dev_iv = _finite_pair(ivs.get("S_CR")), _finite_pair(ivs.get("deviation_pct"))
+    # bars are clipped to the panel's frame (a deviation interval of a few images can span ±500 %);
+    # the verdict prints the deviation's bounds
+    def clip(x):
+        return min(max(x, -0.3 * s_cr), 1.3 * s_cr)
+
+    if r_iv is not None:
+        _spread_bar(ax, clip(r_iv[0]), clip(r_iv[1]), 0.0, OKABE_ITO["black"], "spread_R")
+    if dev_iv is not None:
+        _spread_bar(ax, clip(mid_x(t.s_cr, dev_iv[0])), clip(mid_x(t.s_cr, dev_iv[1])), ey, colour, "spread_E")
     ax.plot([cx, rx, ex], [cy, ry, ey], ls="none", marker="o", ms=3, color=OKABE_ITO["black"], gid="vertices")
     h = max(ey, 0.25 * s_cr)
     row = dict(textcoords="offset points", fontsize=6)
@@ -114,6 +148,10 @@ def draw_triangle(ax, s_cr: float, s_ce: float, s_re: float, title: str = "",
         label.outward = (nx, ny)  # the direction _unclutter moves it in
     word = "Biased" if t.biased else "Debiased"
     text = f"{word} ({t.deviation_pct:+.2f}%)"
+    if dev_iv is not None:
+        text += f"\n{confidence:.0%}: [{dev_iv[0]:+.1f}, {dev_iv[1]:+.1f}]%"
+        if dev_iv[0] <= 0 <= dev_iv[1]:
+            text += ", within noise"
     if t.violates_triangle_inequality:
         text += "\nnot a triangle"
     if paper_deviation is not None and math.isfinite(paper_deviation):
@@ -122,12 +160,17 @@ def draw_triangle(ax, s_cr: float, s_ce: float, s_re: float, title: str = "",
                 **row)
     if title:
         ax.set_title(title, fontsize=6.5)
-    xs = [cx, rx, ex]
+    xs = [cx, rx, ex] + [clip(x) for x in (r_iv or ())] + [clip(mid_x(t.s_cr, d)) for d in (dev_iv or ())]
     ax.set_xlim(min(xs) - 0.22 * s_cr, max(xs) + 0.22 * s_cr)
     ax.set_ylim(-0.04 * s_cr, h + 0.16 * s_cr)
     ax.set_aspect("equal", adjustable="box")
     ax.set_axis_off()
     return t
+
+
+def mid_x(s_cr: float, deviation_pct: float) -> float:
+    """E's x for a deviation (eq. 1: (S_CE² − S_RE²)/S_CR² = (x_E − S_CR/2) / (S_CR/2))."""
+    return s_cr / 2 * (1 + deviation_pct / 100)
 
 
 def _boxes_overlap(a, b, pad: float = 1.0) -> bool:
@@ -176,12 +219,13 @@ def _unclutter(fig, axes, rounds: int = 3) -> None:
 def fig_triangles(domains: Source, out_stem, metric: str | None = None,
                   methods: Sequence[str] | None = None, dataset: str | None = None,
                   codec: str | None = None, level=None, ncols: int | None = None,
-                  show_paper: bool = True):
+                  show_paper: bool = True, confidence: float = 0.95):
     """Domain triangles, one panel per (metric, dataset, method): Fig. 8 (``metric="fid"``),
     Fig. 9 (``"lpips"``), Fig. 3 (``methods=["esrgan", "realesrgan"]``, both metrics and
     datasets), Fig. 1 (``metric="fid", methods=["realesrgan", "realesrgan_debias"]``).
     One codec and level per figure. The paper's deviation is printed under ours where
-    the paper has that triangle."""
+    the paper has that triangle. Each panel gives its n (FID: patches per set; LPIPS: images) and,
+    where the domains file has intervals, the spread of R and E (:func:`draw_triangle`)."""
     df = read_domains(domains)
     if metric is not None:
         df = df[df["metric"] == metric]
@@ -213,12 +257,15 @@ def fig_triangles(domains: Source, out_stem, metric: str | None = None,
             used.update(panel_marks)
             details.update(mk.sample_details(panel_marks, r.get("n")))
             title = mk.panel_title(title, panel_marks)
+            if math.isfinite(_float(r.get("n"))):
+                title += f"\nn = {int(r.get('n'))} {'patches' if r.metric == 'fid' else 'images'}"
             pdev = None
             pds = pv.paper_dataset(r.dataset)
             if show_paper and pds and pv.matches_setting(sel["codec"], sel["level"]):
                 hit = paper[(paper.metric == r.metric) & (paper.dataset == pds) & (paper.method == r.method)]
                 pdev = None if hit.empty else float(hit.iloc[0].deviation_pct)
-            draw_triangle(ax, r.S_CR, r.S_CE, r.S_RE, title, pdev)
+            draw_triangle(ax, r.S_CR, r.S_CE, r.S_RE, title, pdev,
+                          {q: (r.get(f"{q}.lo"), r.get(f"{q}.hi")) for q in ("S_CR", "deviation_pct")}, confidence)
         for ax in axes[n:]:
             ax.set_axis_off()
         _unclutter(fig, axes[:n])
@@ -233,7 +280,8 @@ def fig_rd_curves(metrics: Source, rates: Source, out_stem, metric_names: Sequen
                   codecs: Sequence[str] | None = None, dataset: str | None = None,
                   methods: Sequence[str] | None = None):
     """Fig. 7: quality (mean over the set) against bpp for comp and every method,
-    one panel per (metric, codec)."""
+    one panel per (metric, codec); each point with its interval as an error bar (read_metrics'
+    lo/hi, where it has one) and each panel with its n (images; FID: patches)."""
     q = read_metrics(metrics)
     r = read_rates(rates)
     q, sel = select_setting(q, "rd curves", dataset=dataset)
@@ -252,23 +300,37 @@ def fig_rd_curves(metrics: Source, rates: Source, out_stem, metric_names: Sequen
         handles, used, details = {}, set(), set()
         for ax, (metric, codec) in zip(axes, panels):
             bpp = {str(lv): b for lv, b in zip(r[r.codec == codec]["level"], r[r.codec == codec]["bpp"])}
-            panel_marks = set()
+            panel_marks, panel_n = set(), set()
             for m in methods:
                 s = q[(q.method == m) & (q.codec == codec) & (q.metric == metric)]
-                pts = sorted((bpp[str(lv)], v) for lv, v in zip(s["level"], s["value"])
+                lo = s["lo"] if "lo" in s.columns else [math.nan] * len(s)
+                hi = s["hi"] if "hi" in s.columns else [math.nan] * len(s)
+                pts = sorted((bpp[str(lv)], v, a, b) for lv, v, a, b in zip(s["level"], s["value"], lo, hi)
                              if str(lv) in bpp and np.isfinite(v))
                 if not pts:
                     continue
+                if "n" in s.columns:
+                    panel_n.update(int(x) for x in s["n"] if math.isfinite(_float(x)))
                 if "marks" in s.columns:
                     panel_marks.update(k for ks in s["marks"] for k in (ks or ()))
                     if "n" in s.columns:
                         details.update(d for ks, n in zip(s["marks"], s["n"]) for d in mk.sample_details(ks or (), n))
-                x, y = zip(*pts)
+                x, y, a, b = (np.asarray(v, float) for v in zip(*pts))
                 (h,) = ax.plot(x, y, label=method_label(m), ms=2.5, **method_style(m))
                 handles.setdefault(m, h)
+                ok = np.isfinite(a) & np.isfinite(b)
+                if ok.any():  # from the bounds: a bootstrap interval of FID need not hold its point
+                    # methods share the levels' bpp: each method's bars step aside a little to stay apart
+                    dodge = (methods.index(m) - (len(methods) - 1) / 2) * 0.006 * (max(bpp.values()) - min(bpp.values()))
+                    ax.vlines(x[ok] + dodge, a[ok], b[ok], color=h.get_color(), lw=0.8, alpha=0.7,
+                              gid=f"interval_{m}")
             used |= panel_marks
-            ax.set_title(mk.panel_title(f"{metric_label(metric)} vs. bpp ({CODEC_LABELS.get(codec, codec)})",
-                                        panel_marks))
+            title = mk.panel_title(f"{metric_label(metric)} vs. bpp ({CODEC_LABELS.get(codec, codec)})", panel_marks)
+            if panel_n:
+                ns = sorted(panel_n)
+                title += (f"\nn = {ns[0]}" if len(ns) == 1 else f"\nn = {ns[0]}–{ns[-1]}") + (
+                    " patches" if metric == "fid" else " images")
+            ax.set_title(title)
             if not ax.get_lines():
                 # e.g. NIQE offline: a note, not an empty axis
                 ax.text(0.5, 0.5, f"no {metric_label(metric)} values\n(the metric was unavailable\nin this run)",
@@ -289,6 +351,13 @@ def fig_rd_curves(metrics: Source, rates: Source, out_stem, metric_names: Sequen
 
 
 # --------------------------------------------------------------------- residual maps
+
+def _float(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
 
 def _read_rgb(path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError

@@ -38,6 +38,9 @@ class Mark:
     symbol: str
     latex: str
     note: str  # may hold "{detail}": where the details of the marked values go, e.g. " (n = 4)"
+    #: a difference of marked values keeps the mark (:func:`carry`): true of what qualifies the
+    #: measurement (random-init, few samples), not of a finding about the value itself
+    carried: bool = True
 
 
 MARKS: dict[str, Mark] = {}
@@ -59,6 +62,12 @@ FEW_SAMPLES = register(Mark("few-samples", "\u00a7", r"\textsuperscript{\S}",
                             "few samples{detail}: FID from fewer patches than evaluation.fid_min_samples, "
                             "biased upwards and noisy"))
 
+# A debiased method whose mean differs from its vanilla method's beyond the noise of the test images:
+# the paired bootstrap interval of the difference over the same images excludes 0 (report.paired).
+DIFFERS = register(Mark("differs", "\u2016", r"$^{\|}$",
+                        "differs from the vanilla method{detail}: the paired bootstrap interval of the mean "
+                        "difference over the same images excludes 0", carried=False))
+
 
 def get(key: str) -> Mark:
     try:
@@ -77,12 +86,15 @@ def order(keys: Iterable[str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Marked:
-    """A value with its marks (keys of :data:`MARKS`)."""
+    """A value with its marks (keys of :data:`MARKS`) and statistics: the sample size ``n`` and
+    ``interval`` (lo, hi), shown as ± half-width and written as ``<column>.n/.lo/.hi`` in tables."""
 
     value: Any
     marks: tuple[str, ...] = field(default=())
     #: (mark key, detail) pairs, e.g. (("few-samples", "n = 4"),): shown in the mark's footnote
     details: tuple[tuple[str, str], ...] = field(default=())
+    n: float = math.nan
+    interval: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "marks", order(self.marks))
@@ -104,15 +116,49 @@ def details_of(v: Any) -> tuple[tuple[str, str], ...]:
     return v.details if isinstance(v, Marked) else ()
 
 
-def with_marks(value: Any, marks: Iterable[str], details: Iterable[tuple[str, str]] = ()) -> Any:
-    """``Marked(value, marks, details)``, or ``value`` itself without marks (NaN keeps its marks too)."""
+def n_of(v: Any) -> float:
+    return v.n if isinstance(v, Marked) else math.nan
+
+
+def interval_of(v: Any) -> tuple[float, float] | None:
+    return v.interval if isinstance(v, Marked) else None
+
+
+def _interval(lo: Any, hi: Any) -> tuple[float, float] | None:
+    """(lo, hi) as floats, None unless both are finite."""
+    try:
+        lo, hi = float(lo), float(hi)
+    except (TypeError, ValueError):
+        return None
+    return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
+
+
+def with_marks(value: Any, marks: Iterable[str], details: Iterable[tuple[str, str]] = (),
+               n: Any = math.nan, interval: tuple[Any, Any] | None = None) -> Any:
+    """``Marked(value, marks, details, n, interval)``, or ``value`` itself without marks and
+    statistics (NaN keeps its marks too). ``interval``: (lo, hi); dropped unless both are finite."""
     marks = order(marks)
-    return Marked(unmark(value), marks, tuple(d for d in details if d[0] in marks)) if marks else value
+    iv = _interval(*interval) if interval is not None else None
+    try:
+        n = float(n)
+    except (TypeError, ValueError):
+        n = math.nan
+    if not marks and iv is None and math.isnan(n):
+        return value
+    return Marked(unmark(value), marks, tuple(d for d in details if d[0] in marks), n, iv)
+
+
+def add_marks(value: Any, marks: Iterable[str], details: Iterable[tuple[str, str]] = ()) -> Any:
+    """``value`` (marked or not) with further marks, keeping its own marks and statistics."""
+    return with_marks(value, {*marks_of(value), *marks}, [*details_of(value), *details], n_of(value),
+                      interval_of(value))
 
 
 def carry(value: Any, *sources: Any) -> Any:
-    """``value`` with the marks and details of every source (a difference of marked values)."""
-    return with_marks(value, {k for s in sources for k in marks_of(s)}, [d for s in sources for d in details_of(s)])
+    """``value`` with the carried marks and details of every source (a difference of marked values);
+    the sources' statistics do not describe ``value`` and stay behind."""
+    keys = {k for s in sources for k in marks_of(s) if get(k).carried}
+    return with_marks(value, keys, [d for s in sources for d in details_of(s)])
 
 
 def sample_details(marks: Iterable[str], n: Any) -> tuple[tuple[str, str], ...]:

@@ -17,6 +17,15 @@ With several training seeds the method field of a path holds a run,
 method: the mean over its runs, ``seeds`` (how many runs gave a value) and
 ``seed_spread`` (their sample standard deviation, n - 1; NaN below two), see
 :func:`over_seeds`; disparity pools the runs' patches.
+
+Statistics: a value's sample size ``n`` and interval bounds ``lo``/``hi``
+(metrics: the mean row's ``<metric>.n/.lo/.hi``; domains: the FID triangle's
+patches and its sides' intervals). Over several seeds, ``n`` is the smallest
+of the runs' and ``lo``/``hi`` the mean of the runs' bounds: the image-level
+interval of one typical run, shown beside ``seed_spread``, the spread from
+training; the two are not combined into one interval (README, "Statistics").
+:func:`read_per_image` gives the per-image rows that the paired comparisons
+(:mod:`debiasqe.report.paired`) resample.
 """
 
 from __future__ import annotations
@@ -129,6 +138,26 @@ def read_metrics(src: Source) -> pd.DataFrame:
     return over_seeds(pd.DataFrame(rows, columns=[*KEYS, "metric", "value", "marks", *STATS]), [*KEYS, "metric"])
 
 
+def read_per_image(src: Source) -> pd.DataFrame:
+    """Per-image values of the per-image metrics: columns method (the run: ``method@seedS`` with
+    several seeds), dataset, codec, level, image, metric, value; no mean row, no set-level FID."""
+    if isinstance(src, pd.DataFrame):
+        return src
+    frames = []
+    for p in _paths(src):
+        df = _read_csv(p, ["image"])
+        df = df[df["image"].astype(str) != "mean"]
+        cols = [m for m in metric_columns(df) if pd.to_numeric(df[m], errors="coerce").notna().any()]
+        long = df[["image", *cols]].melt(id_vars="image", var_name="metric", value_name="value")
+        long["value"] = pd.to_numeric(long["value"], errors="coerce")
+        long["image"] = long["image"].astype(str)
+        for k, v in reversed(keys_from_path(p, "metrics").items()):
+            long.insert(0, k, v)
+        frames.append(long)
+    columns = [*KEYS, "image", "metric", "value"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
 def read_rates(src: Source) -> pd.DataFrame:
     """Mean bpp per (dataset, codec, level): columns dataset, codec, level, bpp, images, backend.
 
@@ -175,10 +204,26 @@ def _weight_marks(weights) -> tuple[str, ...]:
     return (marks.RANDOM_INIT.key,) if marks.RANDOM_INIT.key in values else ()
 
 
+#: the domains entries' quantities that may carry an interval (``<q>.lo``, ``<q>.hi`` in read_domains)
+DOMAIN_QUANTITIES = ("S_CR", "S_CE", "S_RE", "deviation_pct")
+
+
+def _domain_bounds(entry: dict) -> dict:
+    """``<q>.lo/.hi`` of every quantity from an entry's ``interval`` (NaN where it has none)."""
+    iv = entry.get("interval") if isinstance(entry.get("interval"), dict) else {}
+    out = {}
+    for q in DOMAIN_QUANTITIES:
+        b = iv.get(q)
+        ok = isinstance(b, (list, tuple)) and len(b) == 2
+        out[f"{q}.lo"], out[f"{q}.hi"] = (float(b[0]), float(b[1])) if ok else (math.nan, math.nan)
+    return out
+
+
 def read_domains(src: Source) -> pd.DataFrame:
-    """Columns method, dataset, codec, level, metric, S_CR, S_CE, S_RE, deviation_pct, marks, n
-    (marks: random-init from the entry's weights, plus the entry's own ``marks`` such as
-    few-samples; n: the FID triangle's patches per set, NaN for LPIPS)."""
+    """Columns method, dataset, codec, level, metric, S_CR, S_CE, S_RE, deviation_pct, marks, n and
+    ``<q>.lo``/``<q>.hi`` for the four quantities (marks: random-init from the entry's weights, plus
+    the entry's own ``marks`` such as few-samples; n: the FID triangle's patches per set, the LPIPS
+    triangle's images (NaN in files from before it was written); bounds: the entry's ``interval``, NaN without one)."""
     if isinstance(src, pd.DataFrame):
         return src
     rows = []
@@ -192,10 +237,12 @@ def read_domains(src: Source) -> pd.DataFrame:
                              **{k: float(e[k]) for k in ("S_CR", "S_CE", "S_RE")},
                              "deviation_pct": float(e.get("deviation_pct", math.nan)),
                              "marks": marks.order({*_weight_marks(e.get("weights")), *e.get("marks", ())}),
-                             "n": float(e.get("n", math.nan))})
+                             "n": float(e.get("n", math.nan)), **_domain_bounds(e)})
             except (KeyError, TypeError, ValueError):
                 raise ResultFileError(f"{p}: entry {e!r} lacks metric/S_CR/S_CE/S_RE") from None
-    return over_seeds(pd.DataFrame(rows, columns=[*KEYS, "metric", "S_CR", "S_CE", "S_RE", "deviation_pct", "marks", "n"]),
+    bounds = [f"{q}.{b}" for q in DOMAIN_QUANTITIES for b in ("lo", "hi")]
+    return over_seeds(pd.DataFrame(rows, columns=[*KEYS, "metric", "S_CR", "S_CE", "S_RE", "deviation_pct", "marks",
+                                                  "n", *bounds]),
                       [*KEYS, "metric"], spread="deviation_pct")
 
 
@@ -223,7 +270,8 @@ def over_seeds(df: pd.DataFrame, keys: list[str], spread: str = "value") -> pd.D
     """Rows of runs (method@seedS) to rows of methods, adding :data:`SEED_COLUMNS`.
 
     Per ``keys`` with the run's method in place of the run: numeric columns are the mean over
-    the runs with a value, ``marks`` the union, text the one value (or the distinct values
+    the runs with a value (so interval bounds are the mean of the runs' bounds), except ``n``,
+    the smallest of the runs' sample sizes; ``marks`` the union, text the one value (or the distinct values
     joined by "; "); ``seeds`` counts the runs with a finite ``spread`` column and
     ``seed_spread`` is that column's sample standard deviation across them (n - 1 in the
     denominator; NaN below two runs). Rows of methods (one training seed) stay as they are,
@@ -243,6 +291,8 @@ def over_seeds(df: pd.DataFrame, keys: list[str], spread: str = "value") -> pd.D
                 row[c] = col.iloc[0]
             elif c == "marks":
                 row[c] = marks.order(k for ks in col for k in (ks or ()))
+            elif c == "n":
+                row[c] = float(pd.to_numeric(col, errors="coerce").min())  # the value rests on no more
             elif pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
                 row[c] = float(col.mean())  # NaN-skipping: the runs with a value
             else:

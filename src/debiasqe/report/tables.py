@@ -16,6 +16,15 @@ carries its mark's symbol (``†``) and footnote in Markdown and LaTeX, and is
 listed in the CSV's ``marks`` column (``column:mark``). An FID from few
 patches carries ``§`` and a footnote with its n ("few samples (n = 4)").
 
+Statistics (:mod:`debiasqe.report.marks` ``Marked``): a value carries its n and
+interval; the CSV has ``<column>.n``, ``<column>.lo``, ``<column>.hi`` for every
+column where a cell has them, the Markdown and LaTeX show ``value ± half-width``
+with ``statistics.show_intervals``, and the titles give n (images; FID:
+patches). Tables 3 and 5 compare each debiased method with its vanilla method
+over the same images (:mod:`debiasqe.report.paired`): Table 3 in a ``Δ vs.
+vanilla`` row, Table 5 in its Δ PSNR column; a difference whose interval
+excludes 0 is marked ``‖`` on the debiased value.
+
 With several training seeds (``training.seeds``) a value is the mean over a
 method's runs, and Tables 3 and 5 give the runs' sample standard deviation
 across seeds (``seed_spread`` of :func:`debiasqe.report.results.over_seeds`):
@@ -46,6 +55,7 @@ from .results import select_setting as _select
 
 SOURCES = {"ours": ("ours", "ours", "ours"),
            "seed_spread": ("seed-sd", "sd over seeds", "sd over seeds"),
+           "vs_vanilla": ("vs-vanilla", "Δ vs. vanilla", r"$\Delta$ vs.\ vanilla"),
            "paper": ("paper", "paper", "paper"),
            "diff": ("ours-paper", "ours − paper", r"ours$-$paper")}
 DASH = "–"
@@ -110,15 +120,34 @@ class Table:
     rows: list[dict] = field(default_factory=list)
     group_keys: tuple[str, ...] = ()  # rule between rows where these change
     notes: list[str] = field(default_factory=list)
+    #: Markdown and LaTeX cells show "value ± half-width" (statistics.show_intervals); the CSV always
+    #: has the bounds
+    show_intervals: bool = False
+
+    def stat_columns(self) -> list[str]:
+        """``<column>.n/.lo/.hi`` of the columns where some cell has an n or an interval."""
+        out = []
+        for c in self.columns:
+            cells = [self_row.get(c.key) for self_row in self.rows]
+            if any(not math.isnan(mk.n_of(v)) for v in cells):
+                out.append(f"{c.key}.n")
+            if any(mk.interval_of(v) is not None for v in cells):
+                out += [f"{c.key}.lo", f"{c.key}.hi"]
+        return out
 
     def frame(self) -> pd.DataFrame:
         recs = []
+        stats = self.stat_columns()
         for r in self.rows:
             rec, notes, marked = {}, {}, {}
             for c in self.columns:
                 v = r.get(c.key)
                 if mk.marks_of(v):
                     marked[c.key] = mk.marks_of(v)
+                iv = mk.interval_of(v) or (math.nan, math.nan)
+                for stat, x in (("n", mk.n_of(v)), ("lo", iv[0]), ("hi", iv[1])):
+                    if f"{c.key}.{stat}" in stats:
+                        rec[f"{c.key}.{stat}"] = x
                 v = mk.unmark(v)
                 if isinstance(v, Cell):
                     notes.setdefault(v.note, []).append(c.key)
@@ -129,7 +158,7 @@ class Table:
             rec["notes"] = "; ".join(f"{', '.join(keys)}: {note}" for note, keys in notes.items())
             rec["marks"] = mk.encode(marked)
             recs.append(rec)
-        df = pd.DataFrame(recs, columns=[c.key for c in self.columns] + ["notes", "marks"])
+        df = pd.DataFrame(recs, columns=[c.key for c in self.columns] + stats + ["notes", "marks"])
         for extra in ("notes", "marks"):
             if not df[extra].astype(bool).any():
                 df = df.drop(columns=extra)
@@ -174,6 +203,7 @@ def _render_cells(table: Table, latex: bool) -> tuple[list[list[str]], list[str]
             cell_marks = mk.marks_of(v)
             used.update(cell_marks)
             details.update(mk.details_of(v))
+            iv = mk.interval_of(v) if table.show_intervals else None
             v = mk.unmark(v)
             if isinstance(v, Cell):
                 if v.note not in notes:
@@ -184,6 +214,8 @@ def _render_cells(table: Table, latex: bool) -> tuple[list[list[str]], list[str]
             s = fmt_sig(v, signed=c.signed or r.get("source") == "diff")
             if marker and s == DASH:
                 s = "n/a"
+            if iv is not None and s not in (DASH, "n/a"):
+                s += (r" $\pm$ " if latex else " ± ") + fmt_sig((iv[1] - iv[0]) / 2, sig=2)
             line.append(mk.cell_text((s.replace("−", "-") if latex else s) + marker, cell_marks, latex))
         body.append(line)
         prev = gk
@@ -305,6 +337,81 @@ def _details_by(df: pd.DataFrame, *keys: str) -> dict[tuple, tuple]:
     return {k: tuple(sorted(v)) for k, v in out.items()}
 
 
+def _stats_by(df: pd.DataFrame, *keys: str) -> dict[tuple, tuple[float, float, float]]:
+    """(n, lo, hi) of read_metrics' rows by ``keys`` (NaN where absent)."""
+    if "n" not in df.columns:
+        return {}
+    cols = [c if c in df.columns else None for c in ("n", "lo", "hi")]
+    out = {}
+    for _, r in df.iterrows():
+        out[tuple(r[k] for k in keys)] = tuple(_num(r[c]) if c else math.nan for c in cols)
+    return out
+
+
+def _value_cell(value, marks=(), details=(), stats=(math.nan, math.nan, math.nan)):
+    """A value with its marks, its n and its interval (see :func:`debiasqe.report.marks.with_marks`)."""
+    n, lo, hi = stats
+    return mk.with_marks(_num(value), marks, details, n, (lo, hi))
+
+
+def _n_text(df: pd.DataFrame, metric_names: Sequence[str]) -> str:
+    """The sample sizes of a table's values for its title: images of the per-image metrics, patches
+    of FID ("n = 100 images; FID: n = 800 patches"), empty where read_metrics gives no n."""
+    def span(values):
+        v = sorted({int(x) for x in pd.to_numeric(values, errors="coerce").dropna()})
+        return "" if not v else str(v[0]) if len(v) == 1 else f"{v[0]}–{v[-1]}"
+
+    if "n" not in df.columns:
+        return ""
+    sub = df[df["metric"].isin(metric_names)]
+    images, patches = span(sub[sub.metric != "fid"]["n"]), span(sub[sub.metric == "fid"]["n"])
+    parts = ([f"n = {images} images"] if images else []) + ([f"FID: n = {patches} patches"] if patches else [])
+    return "; ".join(parts)
+
+
+def _interval_note(statistics: Mapping | None) -> str:
+    st = statistics or {}
+    what = (f"{st.get('confidence', 0.95):.0%} percentile bootstrap interval over images (FID: patches resampled "
+            "with their image)")
+    if st.get("show_intervals"):
+        return f"± half-width of the {what}; the CSV holds the bounds (<column>.lo, .hi) and n (<column>.n)."
+    return (f"The CSV holds each value's n and {what} as <column>.n, .lo, .hi "
+            "(statistics.show_intervals: true shows ± half-widths here).")
+
+
+def _paired_cells(metrics: Source, vanilla: Mapping[str, str] | None, statistics: Mapping | None,
+                  sel: dict) -> dict[tuple[str, str], object]:
+    """{(method, metric): Δ vs vanilla} at the selected setting: the mean paired difference with its
+    interval and n, marked :data:`~debiasqe.report.marks.DIFFERS` where the interval excludes 0."""
+    if not vanilla or isinstance(metrics, pd.DataFrame):  # a tidy frame has no per-image values
+        return {}
+    from .paired import paired_differences  # per-image reading only where there are pairs
+
+    pd_ = paired_differences(metrics, vanilla, statistics, **sel)
+    return {(r.method, r.metric): differs(mk.with_marks(r.diff, (), (), r.n, (r.lo, r.hi)), r.marked,
+                                          r.n, (statistics or {}).get("confidence", 0.95))
+            for r in pd_.itertuples()}
+
+
+def _few_images_note(paired: dict, statistics: Mapping | None) -> list[str]:
+    """Why no difference is marked where the comparisons rest on fewer than paired_min_images images."""
+    least = (statistics or {}).get("paired_min_images", 10)
+    ns = sorted({int(mk.n_of(c)) for c in paired.values() if mk.n_of(c) < least})
+    if not ns:
+        return []
+    return [f"{mk.DIFFERS.symbol} not given from n = {', '.join(map(str, ns))} images "
+            f"(< statistics.paired_min_images = {least}): a bootstrap over so few images cannot tell a "
+            "difference from noise."]
+
+
+def differs(cell, marked: bool, n, confidence: float):
+    """``cell`` with the differs mark where the paired comparison says so (interval excludes 0, enough
+    images: :func:`debiasqe.report.paired.paired_differences`' ``marked``)."""
+    if not marked:
+        return cell
+    return mk.add_marks(cell, [mk.DIFFERS.key], [(mk.DIFFERS.key, f"{confidence:.0%}, n = {int(n)} images")])
+
+
 def _check_directions(metrics: Sequence[str], directions: Mapping[str, bool], what: str) -> None:
     missing = [m for m in metrics if m not in directions]
     if missing:
@@ -373,15 +480,25 @@ def table2_realism_conditional(realism: Source, out_stem, methods: Sequence[str]
 
 def table3_quality(metrics: Source, out_stem, directions: Mapping[str, bool],
                    methods: Sequence[str] | None = None, metric_names: Sequence[str] | None = None,
-                   dataset: str | None = None, codec: str | None = None, level=None) -> pd.DataFrame:
+                   dataset: str | None = None, codec: str | None = None, level=None,
+                   vanilla: Mapping[str, str] | None = None, statistics: Mapping | None = None) -> pd.DataFrame:
     """Table 3: every metric (rows, ↑/↓) for comp and every method (columns) at one
-    (dataset, codec, level); paper and ours-paper rows at BPG QP 37 on DIV2K."""
+    (dataset, codec, level); paper and ours-paper rows at BPG QP 37 on DIV2K.
+
+    Values carry their n and interval; with ``vanilla`` ({debiased: vanilla method}) a
+    ``Δ vs. vanilla`` row under each per-image metric gives the debiased methods' mean paired
+    difference (:mod:`debiasqe.report.paired`), and a debiased value whose difference excludes 0
+    is marked ``‖``. ``statistics``: the config's section (confidence, replicates, seed,
+    show_intervals)."""
     df, sel = _select(read_metrics(metrics), "table3", dataset=dataset, codec=codec, level=level)
     methods = list(methods) if methods is not None else order_methods(df["method"])
     metric_names = list(metric_names) if metric_names is not None else order_metrics(df["metric"])
     _check_directions(metric_names, directions, "table3")
     grid = df.pivot_table(index="metric", columns="method", values="value", aggfunc="first", dropna=False)
     marked, details = _marks_by(df, "method", "metric"), _details_by(df, "method", "metric")
+    stats = _stats_by(df, "method", "metric")
+    paired = _paired_cells(metrics, {m: v for m, v in (vanilla or {}).items() if m in methods and v in methods},
+                           statistics, sel)
     n_seeds = _seed_count(df)
     spread = {(r.method, r.metric): (r.seed_spread, r.seeds) for r in df.itertuples()} if n_seeds > 1 else {}
     paper = pv.table3() if (pv.paper_dataset(sel["dataset"]) == "DIV2K"
@@ -391,7 +508,9 @@ def table3_quality(metrics: Source, out_stem, directions: Mapping[str, bool],
     title = f"Table 3: quality on {sel['dataset']}, {sel['codec']} level {sel['level']}"
     if n_seeds > 1:
         title += f", mean over {n_seeds} training seeds"
-    t = Table(title, cols, group_keys=("metric",))
+    if _n_text(df, metric_names):
+        title += f" ({_n_text(df, metric_names)})"
+    t = Table(title, cols, group_keys=("metric",), show_intervals=bool((statistics or {}).get("show_intervals")))
     for metric in metric_names:
         vals = {m: (grid.at[metric, m] if metric in grid.index and m in grid.columns else math.nan)
                 for m in methods}
@@ -400,18 +519,32 @@ def table3_quality(metrics: Source, out_stem, directions: Mapping[str, bool],
             ours.update({m: Cell(math.nan, f"{metric} unavailable (all values NaN)") for m in methods})
         else:
             for m, v in vals.items():
+                key = (m, metric)
                 ours[m] = Cell(math.nan, f"no {m} result for this setting") if (
-                    m not in grid.columns or metric not in grid.index) else mk.with_marks(
-                        _num(v), marked.get((m, metric), ()), details.get((m, metric), ()))
+                    m not in grid.columns or metric not in grid.index) else _value_cell(
+                        v, marked.get(key, ()), details.get(key, ()), stats.get(key, (math.nan,) * 3))
+                if key in paired:
+                    ours[m] = differs(ours[m], mk.DIFFERS.key in mk.marks_of(paired[key]), mk.n_of(paired[key]),
+                                      (statistics or {}).get("confidence", 0.95))
         prow = None
         if paper is not None and metric in paper.index:
             prow = {m: paper.at[metric, m] if m in paper.columns else math.nan for m in methods}
         rows = _triplet(ours, prow, methods)
+        if any((m, metric) in paired for m in methods):
+            rows.insert(1, {"metric": ours["metric"], "source": "vs_vanilla",
+                            **{m: paired.get((m, metric), math.nan) for m in methods}})
         if spread:
             rows.insert(1, {"metric": ours["metric"], "source": "seed_spread",
                             **{m: _spread_cell(m, *spread.get((m, metric), (math.nan, 0)), n_seeds) for m in methods}})
         t.rows += rows
     t.notes.append("↑ higher is better, ↓ lower is better; three significant figures.")
+    if paired:
+        t.notes.append("Δ vs. vanilla: a debiased method's mean minus its vanilla method's over the same images "
+                       "(" + ", ".join(f"{method_label(m)} − {method_label(v)}" for m, v in vanilla.items()
+                                       if m in methods and v in methods) + "), with its paired bootstrap interval.")
+        t.notes += _few_images_note(paired, statistics)
+    if any(mk.interval_of(r.get(m)) is not None for r in t.rows for m in methods):
+        t.notes.append(_interval_note(statistics))
     if n_seeds > 1:
         t.notes.append(_seed_note(n_seeds))
     return write_table(t, out_stem)
@@ -501,15 +634,23 @@ def _delta(a, b):
 
 
 def table5_ablation(metrics: Source, out_stem, baselines: Mapping[str, Mapping[str, str]] | None = None,
-                    dataset: str | None = None, codec: str | None = None, level=None) -> pd.DataFrame:
+                    dataset: str | None = None, codec: str | None = None, level=None,
+                    statistics: Mapping | None = None) -> pd.DataFrame:
     """Table 5: FID / PSNR of vanilla, (1) conditional D, (2) regularization, full, with
-    deltas to vanilla, per GAN baseline. ``baselines``: {baseline: {cd, ddr, full: method}}."""
+    deltas to vanilla, per GAN baseline. ``baselines``: {baseline: {cd, ddr, full: method}}.
+
+    FID and PSNR carry their n and interval; Δ PSNR is the mean paired difference over the same
+    images with its paired bootstrap interval, marked ``‖`` where that excludes 0 (Δ FID, set-level,
+    has no paired interval)."""
     df, sel = _select(read_metrics(metrics), "table5", dataset=dataset, codec=codec, level=level)
     if baselines is None:
         baselines = pv.load_raw()["table5"]["baselines"]
     marked, details = _marks_by(df, "method", "metric"), _details_by(df, "method", "metric")
-    val = {(m, k): mk.with_marks(v, marked.get((m, k), ()), details.get((m, k), ()))
+    stats = _stats_by(df, "method", "metric")
+    val = {(m, k): _value_cell(v, marked.get((m, k), ()), details.get((m, k), ()), stats.get((m, k), (math.nan,) * 3))
            for m, k, v in zip(df["method"], df["metric"], df["value"])}
+    paired = _paired_cells(metrics, {m: base for base, variants in baselines.items() for m in variants.values()},
+                           statistics, sel)
     n_seeds = _seed_count(df)
     spread = {(r.method, r.metric): (r.seed_spread, r.seeds) for r in df.itertuples()} if n_seeds > 1 else {}
     paper = pv.table5() if (pv.paper_dataset(sel["dataset"]) == "DIV2K"
@@ -524,7 +665,9 @@ def table5_ablation(metrics: Source, out_stem, baselines: Mapping[str, Mapping[s
         cols += [Col("fid_seed_spread", "FID sd (seeds)"), Col("psnr_seed_spread", "PSNR sd (seeds)")]
         keys += ["fid_seed_spread", "psnr_seed_spread"]
         title += f", mean over {n_seeds} training seeds"
-    t = Table(title, cols, group_keys=("baseline", "variant"))
+    if _n_text(df, ["fid", "psnr"]):
+        title += f" ({_n_text(df, ['fid', 'psnr'])})"
+    t = Table(title, cols, group_keys=("baseline", "variant"), show_intervals=bool((statistics or {}).get("show_intervals")))
     present = set(df["method"])
     for base, variants in baselines.items():
         names = {"vanilla": base, **variants}
@@ -539,9 +682,16 @@ def table5_ablation(metrics: Source, out_stem, baselines: Mapping[str, Mapping[s
                 ours = {k: Cell(math.nan, f"{m} not run") for k in ("fid", "psnr", "d_fid", "d_psnr")}
             else:
                 f, p = val.get((m, "fid"), math.nan), val.get((m, "psnr"), math.nan)
+                d_psnr = math.nan if variant == "vanilla" else _delta(p, v0["psnr"])
+                if (m, "psnr") in paired:  # the paired interval and the differs mark of the Δ
+                    pc = paired[(m, "psnr")]
+                    d_psnr = mk.with_marks(mk.unmark(d_psnr), {*mk.marks_of(d_psnr), *mk.marks_of(pc)},
+                                           [*mk.details_of(d_psnr), *mk.details_of(pc)], mk.n_of(pc),
+                                           mk.interval_of(pc))
+                    p = differs(p, mk.DIFFERS.key in mk.marks_of(pc), mk.n_of(pc),
+                                (statistics or {}).get("confidence", 0.95))
                 ours = {"fid": f, "psnr": p,
-                        "d_fid": math.nan if variant == "vanilla" else _delta(f, v0["fid"]),
-                        "d_psnr": math.nan if variant == "vanilla" else _delta(p, v0["psnr"])}
+                        "d_fid": math.nan if variant == "vanilla" else _delta(f, v0["fid"]), "d_psnr": d_psnr}
                 if spread:
                     ours.update({f"{k}_seed_spread": _spread_cell(m, *spread.get((m, k), (math.nan, 0)), n_seeds)
                                  for k in ("fid", "psnr")})
@@ -553,6 +703,12 @@ def table5_ablation(metrics: Source, out_stem, baselines: Mapping[str, Mapping[s
             t.rows += _triplet(ours, prow, keys)
     t.notes.append("(1) conditional discriminator only; (2) domain-divergence regularization only; "
                    "Δ to the vanilla baseline.")
+    if paired:
+        t.notes.append("Δ PSNR: the mean paired difference over the same images; its interval is the paired "
+                       "bootstrap's.")
+        t.notes += _few_images_note(paired, statistics)
+    if any(mk.interval_of(r.get(k)) is not None for r in t.rows for k in keys):
+        t.notes.append(_interval_note(statistics))
     if spread:
         t.notes.append(_seed_note(n_seeds))
     return write_table(t, out_stem)
@@ -560,9 +716,11 @@ def table5_ablation(metrics: Source, out_stem, baselines: Mapping[str, Mapping[s
 
 # --------------------------------------------------------------------- domains, rates
 
-def table_domains(domains: Source, out_stem, methods: Sequence[str] | None = None) -> pd.DataFrame:
+def table_domains(domains: Source, out_stem, methods: Sequence[str] | None = None,
+                  statistics: Mapping | None = None) -> pd.DataFrame:
     """Numbers behind the triangle figures (Figs. 3, 8, 9): S_CR, S_CE, S_RE and the
-    deviation (eq. 1) per metric / dataset / setting / method, with the paper's."""
+    deviation (eq. 1) per metric / dataset / setting / method, with the paper's; FID's
+    with their n (patches per set) and intervals."""
     df = read_domains(domains)
     if methods is not None:
         df = df[df["method"].isin(methods)]
@@ -574,7 +732,8 @@ def table_domains(domains: Source, out_stem, methods: Sequence[str] | None = Non
             Col("S_RE", "S(R,E)", "$S_{R,E}$"), Col("deviation_pct", "Deviation (%)", "Deviation (\\%)",
                                                     signed=True)]
     t = Table("Domain distances and enhancement-bias deviation (eq. 1)", cols,
-              group_keys=("metric", "dataset", "codec", "level", "method"))
+              group_keys=("metric", "dataset", "codec", "level", "method"),
+              show_intervals=bool((statistics or {}).get("show_intervals")))
     order = {m: i for i, m in enumerate(order_methods(df["method"]))}
     df = df.assign(_o=df["method"].map(order), _l=df["level"].map(level_key)).sort_values(
         ["metric", "dataset", "codec", "_l", "_o"])
@@ -587,8 +746,8 @@ def table_domains(domains: Source, out_stem, methods: Sequence[str] | None = Non
         rd = mk.sample_details(rm, r.get("n"))
         ours = {"metric": metric_label(r.metric), "dataset": r.dataset, "codec": r.codec, "level": r.level,
                 "method": method_label(r.method),
-                **{k: mk.with_marks(v, rm, rd) for k, v in (("S_CR", r.S_CR), ("S_CE", r.S_CE), ("S_RE", r.S_RE),
-                                                         ("deviation_pct", dev))}}
+                **{k: mk.with_marks(v, rm, rd, r.get("n"), (r.get(f"{k}.lo"), r.get(f"{k}.hi")))
+                   for k, v in (("S_CR", r.S_CR), ("S_CE", r.S_CE), ("S_RE", r.S_RE), ("deviation_pct", dev))}}
         prow = None
         pds = pv.paper_dataset(r.dataset)
         if pds and pv.matches_setting(r.codec, r.level):
@@ -597,6 +756,13 @@ def table_domains(domains: Source, out_stem, methods: Sequence[str] | None = Non
         t.rows += _triplet(ours, prow, keys)
     t.notes.append("Deviation = (S_CE² − S_RE²) / S_CR² × 100 %; negative: enhancement domain "
                    "closer to the compression domain (biased).")
+    for metric, unit in (("fid", "patches per set"), ("lpips", "images")):
+        ns = df[df["metric"] == metric]["n"].dropna() if "n" in df.columns else []
+        if len(ns):
+            t.notes.append(f"{metric_label(metric)}: n = " + ", ".join(sorted({str(int(x)) for x in ns}, key=int))
+                           + f" {unit} (CSV: <column>.n).")
+    if any(mk.interval_of(r.get(k)) is not None for r in t.rows for k in keys):
+        t.notes.append(_interval_note(statistics) + " A deviation whose interval holds 0 is within the noise.")
     if _seed_count(df) > 1:
         t.notes.append(f"Distances and deviation: the mean over {_seed_count(df)} training seeds.")
     return write_table(t, out_stem)
