@@ -63,7 +63,7 @@ def test_load_config_merges_files_like_snakemake(tmp_path):
 
 
 def test_paper_and_gpu_small_presets_train_their_own_recipes_not_the_demo_ones():
-    """Merged over config.yaml (its demo recipes: 20-30 iterations), the GPU presets keep their own."""
+    """Merged over config.yaml (its demo recipes: 20-300 iterations, MSE), the GPU presets keep their own."""
     paper = load_config(REPO / "config.yaml", REPO / "presets/paper.yaml")
     small = load_config(REPO / "config.yaml", REPO / "presets/gpu-small.yaml")
     assert paper["recipes"]["esrgan"]["iters"] == 400000 and paper["recipes"]["realesrgan"]["batch"] == 48
