@@ -158,9 +158,9 @@ def method_spec(config: dict, name: str) -> dict:
     except KeyError:
         raise ConfigError(f"method {name!r} is not configured; defined: {', '.join(config['methods'])}") from None
     spec = copy.deepcopy(config["recipes"].get(method["recipe"], {}))
-    # on_mismatch, generator_init and gpus at their defaults are left out: the spec (a job param) stays
-    # what it was before the keys existed
-    defaults = (("on_mismatch", "restart"), ("generator_init", "paper"), ("gpus", 1))
+    # on_mismatch, generator_init(_scale) and gpus at their defaults are left out: the spec (a job
+    # param) stays what it was before the keys existed
+    defaults = (("on_mismatch", "restart"), ("generator_init", "paper"), ("generator_init_scale", 0.0), ("gpus", 1))
     spec.update({k: v for k, v in config["training"].items()
                  if k not in TRAINING_DAG_KEYS and (k, v) not in defaults})
     spec.update({k: copy.deepcopy(v) for k, v in method.items() if k not in DAG_KEYS})

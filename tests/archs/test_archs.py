@@ -69,6 +69,22 @@ def test_identity_start_returns_the_input_exactly(name):
     assert identity_args(name) == ({"global_skip": True} if name in ("rdn", "rrdbnet") else {})
 
 
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_near_identity_start_moves_the_output_a_little(name):
+    """generator_init_scale > 0: the last layer is Kaiming-normal × scale (zero bias), so the output
+    is the input plus a residual that shrinks with the scale (every layer gets a gradient at step 0)."""
+    x = torch.rand(1, 3, 21, 30)
+    gaps = []
+    for scale in (0.3, 0.03):
+        torch.manual_seed(0)
+        net = build_generator(name, "tiny", **identity_args(name))
+        start_as_identity(net, scale)
+        bias = net.output_layer().bias
+        assert bias is None or not bias.any()
+        gaps.append(float((net(x) - x).abs().mean()))
+    assert 0 < gaps[1] < gaps[0]
+
+
 @pytest.mark.parametrize("name", ["rdn", "rrdbnet"])
 def test_identity_start_needs_the_global_skip(name):
     with pytest.raises(ConfigError, match="has no global residual"):

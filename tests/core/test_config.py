@@ -77,18 +77,22 @@ def test_load_config_merges_files_like_snakemake(tmp_path):
 
 
 def test_paper_and_gpu_small_presets_train_their_own_recipes_not_the_demo_ones():
-    """Merged over config.yaml (its demo recipes: 20-30 iterations), the GPU presets keep their own."""
+    """Merged over config.yaml (its demo recipes: 20-300 iterations, MSE), the GPU presets keep their own."""
     paper = load_config(REPO / "config.yaml", REPO / "presets/paper.yaml")
-    assert paper["recipes"]["esrgan"]["iters"] == 400000 and paper["recipes"]["realesrgan"]["batch"] == 48
-    assert paper["recipes"]["fidelity"] == {"iters": 500000, "batch": 16, "patch": 128, "ema": 0.999}
-    assert len(paper["metrics"]) == 11
     small = load_config(REPO / "config.yaml", REPO / "presets/gpu-small.yaml")
+    assert paper["recipes"]["esrgan"]["iters"] == 400000 and paper["recipes"]["realesrgan"]["batch"] == 48
+    # the demo's MSE and lr 1e-3 restored to the paper's L1 and 2e-4 (a preset merges over config.yaml)
+    assert paper["recipes"]["fidelity"] == {"iters": 500000, "batch": 16, "patch": 128, "ema": 0.999,
+                                            "pixel_loss": "l1", "lr": 0.0002}
+    assert small["recipes"]["fidelity"]["pixel_loss"] == "l1" and small["recipes"]["fidelity"]["lr"] == 0.0002
+    assert len(paper["metrics"]) == 11
     assert small["codecs"] == {"bpg": {"levels": [37], "backend": "auto", "bpgenc": "bpgenc",
                                        "bpgdec": "bpgdec", "jctvc": False}}
     assert small["recipes"]["esrgan"]["iters"] == 100000 and small["recipes"]["fidelity"]["iters"] == 200000
     assert small["training"]["gpus"] == 1 and small["test_datasets"] == ["div2k_valid"]
     # the demo's identity start stays in the demo: the GPU presets train the paper's initialisation
     assert paper["training"]["generator_init"] == small["training"]["generator_init"] == "paper"
+    assert paper["training"]["generator_init_scale"] == small["training"]["generator_init_scale"] == 0.0
 
 
 def test_shipped_configs_are_valid():

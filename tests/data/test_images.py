@@ -128,3 +128,14 @@ def test_failed_preparation_leaves_nothing(tmp_path, photos):
 def test_unknown_demo_image(tmp_path):
     with pytest.raises(ConfigError, match="'lena' is not an embedded image; allowed: astronaut"):
         prepare_dataset("demo_train", {"images": ["lena"]}, tmp_path / "x")
+
+
+def test_greyscale_demo_images_are_prepared_as_rgb(tmp_path):
+    """The demo's greyscale photographs (more training content) come out as RGB with three equal
+    channels, centre-cropped like the colour ones."""
+    out = prepare_dataset("demo_train", {"images": ["camera", "coins"], "max_size": 96}, tmp_path / "grey")
+    for name in ("camera", "coins"):
+        rgb = np.asarray(Image.open(out / f"{name}.png"))
+        assert rgb.shape == (96, 96, 3) and (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
+    assert [r["source"] for r in json.loads((out / "manifest.json").read_text())["images"]] == \
+        ["scikit-image:camera", "scikit-image:coins"]

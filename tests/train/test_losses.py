@@ -10,6 +10,7 @@ from debiasqe.train.losses import (
     charbonnier_loss,
     domain_divergence,
     l1_loss,
+    mse_loss,
     perceptual_loss,
     pixel_loss,
     ragan_d_loss,
@@ -94,6 +95,8 @@ def test_pixel_losses():
     # sqrt(0 + 1e-12) = 1e-6 ; sqrt(16 + 1e-12) = 4
     assert charbonnier_loss(p, g).item() == pytest.approx((1e-6 + 4.0) / 2, abs=1e-7)
     assert pixel_loss("charbonnier") is charbonnier_loss
+    assert mse_loss(p, g).item() == pytest.approx(8.0)  # (0 + 16) / 2
+    assert pixel_loss("mse") is mse_loss
     with pytest.raises(ConfigError, match="pixel_loss"):
         pixel_loss("l3")
 

@@ -242,6 +242,23 @@ def test_identity_start_recorded_and_ddr_active_from_the_first_step(tmp_path):
         resolve_config({"recipe": "fidelity", "generator": "rrdbnet", "generator_init": "zero"})
 
 
+def test_near_identity_start_recorded_and_checked(tmp_path):
+    """generator_init_scale: the last layer starts small, not zero; model.pt and provenance.json record it."""
+    tr = Trainer(cfg("fidelity", generator="dncnn", size="tiny", generator_init="identity",
+                     generator_init_scale=0.1, iters=1), PairSet(), tmp_path)
+    x = PairSet()[0][1][None]
+    assert not torch.equal(tr.G(x), x)
+    model = tr.run()
+    assert ckpt.load(model)["meta"]["config"]["generator_init_scale"] == 0.1
+    assert json.loads((tmp_path / "provenance.json").read_text())["generator_init_scale"] == 0.1
+    assert resolve_config({"recipe": "fidelity", "generator": "dncnn"})["generator_init_scale"] == 0.0
+    with pytest.raises(ConfigError, match="generator_init_scale needs generator_init: identity"):
+        resolve_config({"recipe": "fidelity", "generator": "dncnn", "generator_init_scale": 0.1})
+    with pytest.raises(ConfigError, match=r"generator_init_scale must be a number in \[0, 1\]"):
+        resolve_config({"recipe": "fidelity", "generator": "dncnn", "generator_init": "identity",
+                        "generator_init_scale": 2})
+
+
 def test_resume_with_other_config_is_refused_when_asked(tmp_path):
     # the default (restart, old checkpoint kept aside) is tested in test_resume.py
     Trainer(cfg("fidelity", iters=2), PairSet(), tmp_path, **nets("fidelity")).run()

@@ -18,7 +18,7 @@ from types import MappingProxyType
 from torch import nn
 
 from ..core.errors import ConfigError
-from ._common import zero_init
+from ._common import scaled_kaiming_init, zero_init
 
 SIZES = ("paper", "tiny")
 
@@ -130,12 +130,17 @@ def identity_args(name: str) -> dict:
     return {"global_skip": True} if "global_skip" in inspect.signature(GENERATORS[name].cls.__init__).parameters else {}
 
 
-def start_as_identity(net: nn.Module) -> None:
-    """Zero the last layer of a global-residual generator, so that it outputs its input."""
+def start_as_identity(net: nn.Module, scale: float = 0.0) -> None:
+    """Start a global-residual generator at (or near) the identity: its last layer zeroed
+    (``scale`` 0: it outputs its input), or Kaiming-normal × ``scale`` with a zero bias (it
+    outputs its input plus a small residual; every layer then gets a gradient from step 0)."""
     if not hasattr(net, "output_layer") or not getattr(net, "global_skip", True):
         raise ConfigError(f"{type(net).__name__} has no global residual: an identity start needs one "
                           "(build it with identity_args)")
-    zero_init(net.output_layer())
+    if scale:
+        scaled_kaiming_init([net.output_layer()], scale)
+    else:
+        zero_init(net.output_layer())
 
 
 # ------------------------------------------------------------ tiling

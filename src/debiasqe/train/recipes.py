@@ -18,7 +18,7 @@ REALESRGAN_LAYERS = {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 
 
 RECIPES: dict[str, dict] = {
     "fidelity": {
-        "pixel_loss": "l1",          # or "charbonnier"
+        "pixel_loss": "l1",          # l1 | charbonnier | mse
         "pixel_weight": 1.0,
         "perceptual_layers": None,   # no perceptual loss
         "perceptual_weight": 0.0,

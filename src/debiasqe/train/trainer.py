@@ -95,6 +95,7 @@ GENERAL_DEFAULTS: dict = {
     "size": "tiny",             # "paper" | "tiny"
     "generator_args": {},       # extra kwargs for build_generator
     "generator_init": "paper",  # paper | identity (zero last layer of a global residual; adds one to RDN/RRDBNet)
+    "generator_init_scale": 0.0,  # identity: the last layer Kaiming-normal x this (0: zero, the exact identity)
     "d_size": None,             # discriminator size; None = size
     "recipe": None,             # fidelity | esrgan | realesrgan
     "conditional_d": False,     # D sees concat(I, I_C): 6 channels
@@ -125,7 +126,8 @@ IGNORED_KEYS = {"name", "label", "description", "train_per", "stage", "paper_nam
 RUNTIME_KEYS = {"device", "gpus", "num_workers", "checkpoint_every", "checkpoint_minutes", "log_every", "progress",
                 "compile", "init_from", "on_mismatch", "tensorboard"}
 #: config keys that define the networks (a change is reported as "network", not "recipe").
-NETWORK_KEYS = {"generator", "size", "generator_args", "generator_init", "d_size", "discriminator"}
+NETWORK_KEYS = {"generator", "size", "generator_args", "generator_init", "generator_init_scale", "d_size",
+                "discriminator"}
 #: signals that make a training job checkpoint and exit (SLURM: --signal=USR1@300; scancel / preemption: TERM).
 PREEMPT_SIGNALS = ("SIGTERM", "SIGUSR1")
 
@@ -196,6 +198,10 @@ def _check_model_keys(cfg: dict, need: Callable[[bool, str], None]) -> None:
     """What is trained: initialisation, targets, schedule, EMA, the adversarial part and its losses."""
     need(cfg["generator_init"] in ("paper", "identity"),
          f"generator_init must be paper or identity, got {cfg['generator_init']!r}")
+    scale = cfg["generator_init_scale"]
+    need(isinstance(scale, (int, float)) and not isinstance(scale, bool) and 0.0 <= scale <= 1.0,
+         f"generator_init_scale must be a number in [0, 1], got {scale!r}")
+    need(not scale or cfg["generator_init"] == "identity", "generator_init_scale needs generator_init: identity")
     if cfg["generator_init"] == "identity" and cfg["generator"]:
         cfg["generator_args"] = {**identity_args(cfg["generator"]), **(cfg["generator_args"] or {})}
     need(isinstance(cfg["usm_gt"], bool), f"usm_gt must be true or false, got {cfg['usm_gt']!r}")
@@ -519,8 +525,7 @@ class Trainer:
         cfg = self.cfg
         self.G = generator if generator is not None else _build_generator(cfg)
         if cfg["generator_init"] == "identity":
-
-            start_as_identity(self.G)
+            start_as_identity(self.G, float(cfg["generator_init_scale"]))
         self.adversarial = cfg["gan"] is not None
         self.D = None
         if self.adversarial:
@@ -832,6 +837,7 @@ class Trainer:
                 vgg_weights=_features_provenance(self.F),
                 init_from=self.init_from,
                 generator_init=c["generator_init"],
+                generator_init_scale=c["generator_init_scale"],
                 torch=str(torch.__version__),
                 device=str(self.device),
                 processes=self.world.size,
