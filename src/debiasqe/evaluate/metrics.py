@@ -699,7 +699,9 @@ def evaluate_images(metric_names: Sequence[str], pairs: Sequence[tuple[str, str,
     """Score every (name, enhanced_path, reference_path) pair with every metric.
 
     Each image is decoded once per call and fed to all metrics as RGB float
-    [0, 1] tensors, called as (target, reference); pairs of equal size are
+    [0, 1] tensors (channels-last memory for the metrics registered so:
+    faster convolutions, same scores up to float rounding), called as
+    (target, reference); pairs of equal size are
     batched, pairs of one reference next to each other. No-reference scores
     go through ``nr_cache`` (a path or an :class:`NRCache`), so images
     already scored - typically the raw references, shared by every method -
