@@ -11,7 +11,8 @@ naive   one pyiqa metric object per metric, called per image with file
 design  debiasqe.evaluate.metrics.evaluate_sets: all methods in one call
         (every method's images batched through each metric, each file decoded
         once, full-reference features of each raw image computed once for
-        every method, raw NR scores once, CLIP-IQA's prompt features once)
+        every method, raw NR scores once, CLIP-IQA's prompt features once,
+        channels-last batches for the convolutional metrics)
         and debiasqe.evaluate.fid set statistics cached per set (raw and
         compressed once, enhanced once per method).
 

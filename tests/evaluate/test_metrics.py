@@ -328,8 +328,11 @@ SHARED_NETS = {"lpips": 1, "dists": 1, "topiq_fr": 1, "ahiq": 2}
 
 @pytest.mark.parametrize("metric", IMAGE_METRICS)
 def test_evaluate_sets_equals_direct_pyiqa_per_metric(built, three_methods, metric, tmp_path):
-    """All methods batched, references shared: each number equals pyiqa's own call
-    on that one image pair (the same metric object, tensors as pyiqa reads them)."""
+    """All methods batched, references shared, channels-last batches where the registry
+    says so: each number equals pyiqa's own call on that one image pair (the same metric
+    object given the file paths: pyiqa decodes them itself, into contiguous NCHW). The
+    tolerance covers float32 rounding, which depends on batch size and memory layout
+    (measured up to ~1e-5 relative, TOPIQ-FR)."""
     b = built[metric]
     decodes = []
     real = M.read_image
@@ -342,12 +345,8 @@ def test_evaluate_sets_equals_direct_pyiqa_per_metric(built, three_methods, metr
         df = dfs[key]
         assert list(df["image"]) == [n for n, _, _ in pairs]
         for (n, e, r), got in zip(pairs, df[metric]):
-            x = M.to_tensor(M.read_image(e))[None]
             with torch.no_grad():
-                if b.info.mode == "FR":
-                    want = float(b.model(x, M.to_tensor(M.read_image(r))[None]))
-                else:
-                    want = float(b.model(x))
+                want = float(b.model(e, r) if b.info.mode == "FR" else b.model(e))
             assert got == pytest.approx(want, rel=1e-4, abs=1e-5), (metric, key, n)
         if b.info.mode == "NR":  # the raw row: scored once, the same for every method
             np.testing.assert_array_equal(df[metric + "_ref"], dfs["m0"][metric + "_ref"])
@@ -360,6 +359,20 @@ def test_evaluate_sets_equals_direct_pyiqa_per_metric(built, three_methods, metr
         assert prov["shared_features"][metric] == {"rows": 12 * k, "computed": 8 * k}
     if metric == "clipiqa":  # the ten prompts encoded once, not once per batch
         assert prov["shared_features"]["clipiqa"]["computed"] == 1
+
+
+@pytest.mark.parametrize("metric", ["lpips", "dists", "clipiqa", "musiq", "psnr"])
+def test_batches_reach_the_network_in_the_registry_layout(built, three_methods, metric, monkeypatch):
+    """Channels-last memory where the registry asks for it (faster CPU convolutions),
+    pyiqa's contiguous NCHW elsewhere."""
+    net = built[metric].model.net
+    seen = []
+    real = net.forward
+    monkeypatch.setattr(net, "forward", lambda x, *a, **k: seen.append(
+        x.is_contiguous(memory_format=torch.channels_last)) or real(x, *a, **k))
+    M.evaluate_sets([metric], three_methods, built={metric: built[metric]}, batch_size=3, progress=False)
+    assert seen and set(seen) == {metric in M.CHANNELS_LAST}
+    assert M.CHANNELS_LAST == {"lpips", "dists", "clipiqa", "hyperiqa", "topiq_fr"}
 
 
 def test_shared_reference_branch_runs_once_per_reference(built, three_methods, monkeypatch):

@@ -9,4 +9,4 @@ def _files():
     return [clip_file("clipiqa", "RN50")]
 
 
-register_metric("clipiqa", files=_files, random_init={"pretrained": False})
+register_metric("clipiqa", files=_files, random_init={"pretrained": False}, channels_last=True)

@@ -12,4 +12,4 @@ def _files():
     return [pyiqa_file("dists", urls["url"]), torchvision_file("dists", tvm.VGG16_Weights.IMAGENET1K_V1)]
 
 
-register_metric("dists", files=_files, random_init={"pretrained": False})
+register_metric("dists", files=_files, random_init={"pretrained": False}, channels_last=True)

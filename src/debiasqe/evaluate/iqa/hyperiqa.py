@@ -11,4 +11,4 @@ def _files():
     return [pyiqa_file("hyperiqa", urls["resnet50-koniq"]), timm_file("hyperiqa", "resnet50")]
 
 
-register_metric("hyperiqa", files=_files, random_init={"pretrained": False})
+register_metric("hyperiqa", files=_files, random_init={"pretrained": False}, channels_last=True)

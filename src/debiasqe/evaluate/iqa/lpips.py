@@ -12,4 +12,4 @@ def _files():
     return [pyiqa_file("lpips", urls["0.1_alex"]), torchvision_file("lpips", tvm.AlexNet_Weights.IMAGENET1K_V1)]
 
 
-register_metric("lpips", files=_files, random_init={"pretrained": False})
+register_metric("lpips", files=_files, random_init={"pretrained": False}, channels_last=True)

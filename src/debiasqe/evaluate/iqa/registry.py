@@ -9,7 +9,14 @@ A metric file calls :func:`register_metric` with
   without any file (tests, smoke runs, ``pretrained: random``), or ``None``
   when it cannot run without its files (statistics files, not networks: its
   value is then "unavailable");
-- ``set_level``: a distance between image sets (FID), not a per-image score.
+- ``set_level``: a distance between image sets (FID), not a per-image score;
+- ``channels_last``: the evaluator hands it image batches in channels-last
+  (NHWC) memory. oneDNN's CPU convolutions run faster on that layout,
+  chiefly with several threads (``benchmarks/README.md``), and the scores
+  differ from contiguous NCHW input only by float rounding. Set for the
+  metrics whose networks are convolutional on the input image; not where the
+  network reshapes the image into tokens first (MUSIQ), is a ViT (AHIQ,
+  measured slower), or there is no network (PSNR, NIQE, PI).
 
 Direction (lower is better) and mode (FR/NR) come from pyiqa itself.
 """
@@ -26,15 +33,16 @@ class MetricSpec:
     files: Callable[[], list]
     random_init: dict | None = field(default_factory=dict)
     set_level: bool = False
+    channels_last: bool = False
 
 
 METRIC_SPECS: dict[str, MetricSpec] = {}
 
 
 def register_metric(name: str, *, files: Callable[[], list], random_init: dict | None = None,
-                    set_level: bool = False) -> MetricSpec:
+                    set_level: bool = False, channels_last: bool = False) -> MetricSpec:
     if name in METRIC_SPECS:
         raise ValueError(f"metric {name!r} registered twice")
-    spec = MetricSpec(name, files, random_init, set_level)
+    spec = MetricSpec(name, files, random_init, set_level, channels_last)
     METRIC_SPECS[name] = spec
     return spec

@@ -12,4 +12,5 @@ def _files():
     return [pyiqa_file("topiq_fr", urls["cfanet_fr_kadid_res50"]), timm_file("topiq_fr", "resnet50")]
 
 
-register_metric("topiq_fr", files=_files, random_init={"pretrained": False, "backbone_pretrain": False})
+register_metric("topiq_fr", files=_files, random_init={"pretrained": False, "backbone_pretrain": False},
+                channels_last=True)
