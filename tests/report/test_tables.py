@@ -73,8 +73,8 @@ def make_results(root, datasets=(DATASET,), codecs=("bpg", "jpeg"), methods=METH
                             obj = {"raw": 0.75, "enhanced": 0.3, "compressed": 0.8,
                                    "conditional": m.endswith(("_cd", "_debias")),
                                    "discriminator": "unet" if m.startswith("real") else "vgg"}
-                            if not m.startswith("real"):  # real*: an older file without "score"
-                                obj["score"] = "relativistic"
+                            if not m.startswith("real"):  # real*: an older file without "score" or "patches"
+                                obj.update(score="relativistic", patches=8)
                         p.write_text(json.dumps(obj))
                         out[kind].append(p)
                     p = root / "disparity" / m / ds / codec / f"{level}.csv"
@@ -213,6 +213,7 @@ def test_realism_tables(results, tmp_path):
     assert o.score == "RaGAN"
     assert df1[(df1.source == "ours") & (df1.method == "Real-ESRGAN")].iloc[0].score == "σ"
     assert "σ(C(x) − mean C(enhanced))" in read3(tmp_path / "table1_realism")[1]
+    assert "higher = judged more real. n = 8 patches per image set." in read3(tmp_path / "table1_realism")[1]
     p = df1[(df1.source == "paper") & (df1.method == "ESRGAN")].iloc[0]
     assert p.raw == 0.73 and p.enh_minus_raw == -0.46
     p2 = df2[(df2.source == "paper")]

@@ -180,7 +180,7 @@ def read_rates(src: Source) -> pd.DataFrame:
 
 
 def read_realism(src: Source) -> pd.DataFrame:
-    """Columns method, dataset, codec, level, raw, enhanced, compressed, conditional, discriminator, score.
+    """Columns method, dataset, codec, level, raw, enhanced, compressed, conditional, discriminator, score, n.
 
     ``score`` is ``relativistic`` or ``sigmoid`` (files written before the
     relativistic form existed scored every discriminator by its sigmoid)."""
@@ -193,9 +193,10 @@ def read_realism(src: Source) -> pd.DataFrame:
             raise ResultFileError(f"{p}: expected an object with raw, enhanced, compressed")
         rows.append({**keys_from_path(p, "realism"), "raw": float(d["raw"]), "enhanced": float(d["enhanced"]),
                      "compressed": float(d["compressed"]), "conditional": bool(d.get("conditional", False)),
-                     "discriminator": d.get("discriminator", ""), "score": d.get("score", "sigmoid")})
+                     "discriminator": d.get("discriminator", ""), "score": d.get("score", "sigmoid"),
+                     "n": float(d.get("patches", math.nan))})  # patches per image set; older files lack it
     return over_seeds(pd.DataFrame(rows, columns=[*KEYS, "raw", "enhanced", "compressed", "conditional",
-                                                  "discriminator", "score"]), KEYS, spread="enhanced")
+                                                  "discriminator", "score", "n"]), KEYS, spread="enhanced")
 
 
 def _weight_marks(weights) -> tuple[str, ...]:

@@ -424,6 +424,12 @@ def _arrow(metric: str, directions: Mapping[str, bool]) -> str:
 
 # --------------------------------------------------------------------- Tables 1 and 2
 
+def _patch_count_text(df: pd.DataFrame) -> str:
+    """" n = 24 patches per image set" (a range where rows differ); empty where files lack the count."""
+    v = sorted({int(x) for x in pd.to_numeric(df.get("n", pd.Series(dtype=float)), errors="coerce").dropna()})
+    return "" if not v else f" n = {v[0] if len(v) == 1 else f'{v[0]}–{v[-1]}'} patches per image set."
+
+
 _REALISM_COLS = ["raw", "enhanced", "enh_minus_raw", "compressed", "comp_minus_raw"]
 _SCORE_LABEL = {"relativistic": "RaGAN", "sigmoid": "σ"}
 
@@ -453,7 +459,7 @@ def _realism_table(realism: Source, out_stem, conditional: bool, methods, title:
             paper = None if hit.empty else hit.iloc[0].to_dict()
         t.rows += _triplet(ours, paper, _REALISM_COLS)
     t.notes.append("Realism: mean discriminator output over non-overlapping patches of the training patch size "
-                   "(128×128 in the paper); higher = judged more real.")
+                   "(128×128 in the paper); higher = judged more real." + _patch_count_text(df))
     t.notes.append("Score RaGAN (relativistic discriminator, ESRGAN recipe): raw and compressed patches "
                    "σ(C(x) − mean C(enhanced)), enhanced patches σ(C(x) − mean C(raw)), as the discriminator "
                    "was trained; raw + enhanced ≈ 1. Score σ (per-pixel BCE discriminator, Real-ESRGAN "
@@ -601,8 +607,9 @@ def table4_bdbr(metrics: Source, rates: Source, out_stem, directions: Mapping[st
                             and pv.matches_setting(sel["codec"])) else None
     cols = [Col("metric", "Metric", kind="text"), Col("source", "", kind="text")]
     cols += [Col(m, method_label(m), signed=True) for m in methods]
-    t = Table(f"Table 4: BD-BR (%) vs. compressed, {sel['codec']} on {sel['dataset']} ({interp})",
-              cols, group_keys=("metric",))
+    n_text = _n_text(q, list(dict.fromkeys(bd["metric"])))
+    t = Table(f"Table 4: BD-BR (%) vs. compressed, {sel['codec']} on {sel['dataset']} ({interp})"
+              + (f" ({n_text} per level)" if n_text else ""), cols, group_keys=("metric",))
     for metric in dict.fromkeys(bd["metric"]):
         sub = bd[bd.metric == metric].set_index("method")
         ours = {"metric": metric_label(metric)}
