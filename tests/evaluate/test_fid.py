@@ -10,7 +10,8 @@ from debiasqe.evaluate import fid
 from debiasqe.core.errors import BadImageError, ConfigError, WeightsUnavailableError
 from debiasqe.evaluate.fid import frechet_distance, patch_boxes
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # offline_weights
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # offline_weights, fid_sets
+from fid_sets import MeanNet, level_job, write_set  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -90,27 +91,10 @@ def test_extract_patches_content():
 
 
 # ------------------------------------------------------------ features & cache
-def _write_set(folder: Path, n: int, size: int, seed: int, shift: float = 0.0):
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        a = np.clip(rng.random((size, size, 3)) * 200 + shift, 0, 255).astype(np.uint8)
-        p = folder / f"{i}.png"
-        Image.fromarray(a).save(p)
-        paths.append(p)
-    return paths
-
-
-class MeanNet:
-    """Stand-in feature extractor: per-channel means (3-d features)."""
-
-    def __call__(self, x):
-        return [x.mean(dim=(2, 3), keepdim=True)]
 
 
 def test_set_stats_accumulate_mean_and_covariance(tmp_path):
-    paths = _write_set(tmp_path / "s", 3, 598, 0)  # 299-patches: no resize
+    paths = write_set(tmp_path / "s", 3, 598, 0)  # 299-patches: no resize
     st = fid.compute_set_stats(paths, MeanNet(), "fake", patch=299, batch_size=3, progress=False)
     feats = []
     for p in paths:
@@ -124,7 +108,7 @@ def test_set_stats_accumulate_mean_and_covariance(tmp_path):
 
 
 def test_set_stats_cache_is_reused_and_invalidated(tmp_path, monkeypatch):
-    paths = _write_set(tmp_path / "s", 2, 64, 0)
+    paths = write_set(tmp_path / "s", 2, 64, 0)
     calls = []
     real = fid.compute_set_stats
     monkeypatch.setattr(fid, "compute_set_stats", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -144,7 +128,7 @@ def test_set_stats_cache_is_reused_and_invalidated(tmp_path, monkeypatch):
 
 
 def test_too_small_image_names_file(tmp_path):
-    paths = _write_set(tmp_path / "s", 1, 20, 0)
+    paths = write_set(tmp_path / "s", 1, 20, 0)
     with pytest.raises(BadImageError, match="0.png"):
         fid.compute_set_stats(paths, MeanNet(), "fake", patch=32, progress=False)
 
@@ -163,8 +147,8 @@ def test_pyiqa_inception_end_to_end(tmp_path):
     k = "Mixed_7c.branch_pool.conv.weight"
     torch.testing.assert_close(net.blocks[3][2].branch_pool.conv.weight, sd[k].float())
     assert len(rec) == 64
-    raw = _write_set(tmp_path / "raw", 2, 64, 0)
-    comp = _write_set(tmp_path / "comp", 2, 64, 1, shift=40)
+    raw = write_set(tmp_path / "raw", 2, 64, 0)
+    comp = write_set(tmp_path / "comp", 2, 64, 1, shift=40)
     stats = {n: fid.set_stats_cached(p, tmp_path / f"{n}.npz", net, rec, patch=64,
                                      batch_size=2, progress=False)
              for n, p in (("raw", raw), ("comp", comp))}
@@ -180,9 +164,9 @@ def test_missing_inception_weights(tmp_path):
 
 
 def test_domain_fids_one_pass_per_set(tmp_path, monkeypatch):
-    raw = _write_set(tmp_path / "raw", 2, 64, 0)
-    comp = _write_set(tmp_path / "comp", 2, 64, 1, shift=30)
-    enh = _write_set(tmp_path / "enh", 2, 64, 2, shift=10)
+    raw = write_set(tmp_path / "raw", 2, 64, 0)
+    comp = write_set(tmp_path / "comp", 2, 64, 1, shift=30)
+    enh = write_set(tmp_path / "enh", 2, 64, 2, shift=10)
     calls = []
     real = fid.compute_set_stats
     monkeypatch.setattr(fid, "compute_set_stats", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -192,7 +176,7 @@ def test_domain_fids_one_pass_per_set(tmp_path, monkeypatch):
     assert out["S_CR"] > 0 and out["n_patches"] == {"raw": 10, "comp": 10, "enh": 10}
     from debiasqe.evaluate.triangles import deviation
     assert out["deviation_pct"] == pytest.approx(deviation(out["S_CR"], out["S_CE"], out["S_RE"]))
-    enh2 = _write_set(tmp_path / "enh2", 2, 64, 3)
+    enh2 = write_set(tmp_path / "enh2", 2, 64, 3)
     fid.domain_fids(raw, comp, enh2, tmp_path / "c", MeanNet(), "fake", patch=32,
                     set_names=("raw", "comp", "enh-m2"), progress=False)
     assert len(calls) == 4  # raw and comp came from the cache
@@ -245,7 +229,7 @@ def _pyiqa_clean(path):
 
 
 def test_resize_is_pyiqas_pil_bicubic(tmp_path):
-    p = _write_set(tmp_path / "s", 1, 97, 0)[0]
+    p = write_set(tmp_path / "s", 1, 97, 0)[0]
     img = np.asarray(Image.open(p)).astype(np.float32)
     ours = fid.pil_bicubic_resize(img)
     assert ours.shape == (299, 299, 3) and ours.dtype == np.float32
@@ -259,7 +243,7 @@ def test_resize_is_pyiqas_pil_bicubic(tmp_path):
 
 def test_whole_protocol_one_sample_per_image_as_pyiqa(tmp_path):
     # images of different sizes: each is resized whole to 299, one feature vector each
-    paths = _write_set(tmp_path / "a", 2, 80, 0) + _write_set(tmp_path / "b", 1, 130, 1)
+    paths = write_set(tmp_path / "a", 2, 80, 0) + write_set(tmp_path / "b", 1, 130, 1)
     st = fid.compute_set_stats(paths, MeanNet(), "fake", batch_size=2, progress=False, protocol="whole")
     feats = np.array([((_pyiqa_clean(p) - 128) / 128).mean((0, 1)) for p in paths])
     assert st.n_patches == 3 and st.provenance["protocol"] == "whole" and st.provenance["patch"] is None
@@ -268,7 +252,7 @@ def test_whole_protocol_one_sample_per_image_as_pyiqa(tmp_path):
 
 
 def test_patches_protocol_resizes_each_patch_with_pil(tmp_path):
-    paths = _write_set(tmp_path / "s", 1, 64, 0)
+    paths = write_set(tmp_path / "s", 1, 64, 0)
     st = fid.compute_set_stats(paths, MeanNet(), "fake", patch=32, progress=False)
     img = np.asarray(Image.open(paths[0])).astype(np.float32)
     feats = np.array([((fid.pil_bicubic_resize(img[y:y + 32, x:x + 32]) - 128) / 128).mean((0, 1))
@@ -278,9 +262,9 @@ def test_patches_protocol_resizes_each_patch_with_pil(tmp_path):
 
 
 def test_protocol_is_part_of_the_cache_key_and_checked(tmp_path, monkeypatch):
-    raw = _write_set(tmp_path / "raw", 2, 64, 0)
-    comp = _write_set(tmp_path / "comp", 2, 64, 1, shift=30)
-    enh = _write_set(tmp_path / "enh", 2, 64, 2, shift=10)
+    raw = write_set(tmp_path / "raw", 2, 64, 0)
+    comp = write_set(tmp_path / "comp", 2, 64, 1, shift=30)
+    enh = write_set(tmp_path / "enh", 2, 64, 2, shift=10)
     assert fid.set_key(raw, 32, "w", "patches") != fid.set_key(raw, 32, "w", "whole")
     calls = []
     real = fid.compute_set_stats
@@ -300,12 +284,9 @@ def test_evaluate_job_passes_the_protocol_through(tmp_path):
     """evaluation.fid reaches the domain triangle and the metrics provenance (random-init Inception)."""
     import json
 
-    from debiasqe.evaluate.stage import LevelPaths, evaluate_levels
+    from debiasqe.evaluate.stage import evaluate_levels
 
-    raw = _write_set(tmp_path / "raw", 2, 64, 0)[0].parent
-    comp = _write_set(tmp_path / "comp", 2, 64, 1, shift=30)[0].parent
-    enh = _write_set(tmp_path / "enh", 2, 64, 2, shift=10)[0].parent
-    lp = LevelPaths(37, comp, enh, tmp_path / "m" / "37.csv", tmp_path / "d" / "37.json", None)
+    raw, lp = level_job(tmp_path, 2)
     evaluate_levels("m", "ds", {"bpg": [lp]}, raw, metrics=["psnr", "fid"], features_dir=tmp_path / "f",
                     weights_dir=tmp_path / "w", policy="random", fid_protocol="whole", progress=False)
     fid_row = [d for d in json.loads(lp.domains_json.read_text()) if d["metric"] == "fid"][0]

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from debiasqe.core.errors import ConfigError
 from debiasqe.evaluate import fid
 from debiasqe.evaluate import fid_interval as fi
 from debiasqe.evaluate.fid import frechet_distance, frechet_distance_low_rank
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fid_sets import MeanNet, level_job, write_set  # noqa: E402
 
 
 def _patch_set(x: np.ndarray, per_image: int) -> fi.PatchSet:
@@ -76,28 +80,12 @@ def test_sets_of_other_images_cannot_be_paired():
 
 
 # ------------------------------------------------------------ from the cache
-def _write_set(folder, n, size, seed, shift=0.0):
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        p = folder / f"{i}.png"
-        Image.fromarray(np.clip(rng.random((size, size, 3)) * 200 + shift, 0, 255).astype(np.uint8)).save(p)
-        paths.append(p)
-    return paths
-
-
-class MeanNet:
-    """Stand-in feature extractor: per-channel means (3-d features)."""
-
-    def __call__(self, x):
-        return [x.mean(dim=(2, 3), keepdim=True)]
 
 
 @pytest.fixture
 def three_sets(tmp_path):
-    return (_write_set(tmp_path / "raw", 6, 64, 0), _write_set(tmp_path / "comp", 6, 64, 1, shift=30),
-            _write_set(tmp_path / "enh", 6, 64, 2, shift=10))
+    return (write_set(tmp_path / "raw", 6, 64, 0), write_set(tmp_path / "comp", 6, 64, 1, shift=30),
+            write_set(tmp_path / "enh", 6, 64, 2, shift=10))
 
 
 def test_interval_reads_the_cached_features_only(tmp_path, three_sets, monkeypatch):
@@ -159,12 +147,9 @@ def test_evaluation_writes_n_images_interval_and_few_samples_mark(tmp_path):
     """The metrics CSV's mean row and the domains file of a tiny set (random-init Inception)."""
     import pandas as pd
 
-    from debiasqe.evaluate.stage import LevelPaths, evaluate_levels
+    from debiasqe.evaluate.stage import evaluate_levels
 
-    raw = _write_set(tmp_path / "raw", 3, 64, 0)[0].parent
-    comp = _write_set(tmp_path / "comp", 3, 64, 1, shift=30)[0].parent
-    enh = _write_set(tmp_path / "enh", 3, 64, 2, shift=10)[0].parent
-    lp = LevelPaths(37, comp, enh, tmp_path / "m" / "37.csv", tmp_path / "d" / "37.json", None)
+    raw, lp = level_job(tmp_path, 3)
     evaluate_levels("m", "ds", {"bpg": [lp]}, raw, metrics=["psnr", "fid"], features_dir=tmp_path / "f",
                     weights_dir=tmp_path / "w", policy="random", fid_patch=32, progress=False,
                     fid_options={"min_samples": 100, "interval_replicates": 30})
