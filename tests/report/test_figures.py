@@ -126,6 +126,21 @@ def test_triangle_labels_never_overlap_and_stay_off_the_drawing(d, tmp_path):
     assert "0.00" != F._dist_label(d[1])
 
 
+def test_a_side_set_that_is_no_triangle_says_so_within_its_panel():
+    """Random-init LPIPS can give a negative S_CE: the panel lists the sides, one a line, inside
+    its own axes (a single line ran into the neighbouring panels)."""
+    from debiasqe.report.style import new_figure
+    fig = new_figure(1.3, 1.5)
+    ax = fig.subplots()
+    assert F.draw_triangle(ax, 1.24e-4, -1.72e-7, 1.27e-4, title="ESRGAN") is None
+    text = [t for t in ax.texts if t.get_gid() == "invalid"][0]
+    assert text.get_text().splitlines() == ["ESRGAN", "no triangle:", "S_CR = 0.000124", "S_CE = -1.72e-07",
+                                            "S_RE = 0.000127"]
+    fig.canvas.draw()
+    box, panel = text.get_window_extent(), ax.get_window_extent()
+    assert panel.x0 <= box.x0 and box.x1 <= panel.x1
+
+
 def test_rd_panel_without_values_says_so(results, tmp_path):
     import pandas as pd
     from debiasqe.report.results import read_metrics

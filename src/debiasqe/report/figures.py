@@ -108,7 +108,8 @@ def draw_triangle(ax, s_cr: float, s_ce: float, s_re: float, title: str = "",
         t = triangle_geometry(s_cr, s_ce, s_re)
     except ConfigError:
         # e.g. random-init LPIPS, whose "distances" can be negative
-        ax.text(0.5, 0.5, f"{title}\nno triangle: S_CR={s_cr:.3g}, S_CE={s_ce:.3g}, S_RE={s_re:.3g}",
+        # one side a line: a single line runs into the neighbouring panels
+        ax.text(0.5, 0.5, f"{title}\nno triangle:\nS_CR = {s_cr:.3g}\nS_CE = {s_ce:.3g}\nS_RE = {s_re:.3g}",
                 ha="center", va="center", fontsize=6, transform=ax.transAxes, gid="invalid")
         ax.set_axis_off()
         return None
