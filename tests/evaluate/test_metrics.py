@@ -270,6 +270,20 @@ def test_random_policy_ignores_present_files(weights_dir):
     assert M.build_metric("niqe", "random", weights_dir).status == "pretrained"
 
 
+def test_random_init_lpips_keeps_the_trained_sign_constraint(tmp_path):
+    """Trained LPIPS heads are non-negative, so are its distances; random ones had either sign (the
+    demo's S_CE came out negative and no LPIPS triangle could be drawn)."""
+    b = M.build_metric("lpips", "random", tmp_path / "none")
+    heads = torch.cat([p.flatten() for p in b.model.net.lins.parameters()])
+    assert (heads >= 0).all() and (heads > 0).any()
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.random((4, 3, 64, 64), dtype=np.float32))
+    y = (x + torch.from_numpy(rng.normal(0, 0.05, x.shape).astype(np.float32))).clamp(0, 1)
+    with torch.no_grad():
+        d = b.model(y, x).flatten()
+    assert (d > 0).all()
+
+
 def test_pickled_weights_refused(tmp_path):
     f = mw.files_for("musiq")[0]
     p = f.path(tmp_path)

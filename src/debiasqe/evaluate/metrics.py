@@ -278,6 +278,8 @@ def build_metric(name: str, policy: str = "auto", weights_dir=mw.DEFAULT_WEIGHTS
             with random_backbones():
                 model = pyiqa.create_metric(name, device=device,
                                             **{**RANDOM_KWARGS.get(name, {}), **options})
+            if METRIC_SPECS[name].random_fixup is not None:
+                METRIC_SPECS[name].random_fixup(model)
             weights = {f.key: "random-init" for f in files}
         else:
             model = pyiqa.create_metric(name, device=device, **options)

@@ -12,4 +12,16 @@ def _files():
     return [pyiqa_file("lpips", urls["0.1_alex"]), torchvision_file("lpips", tvm.AlexNet_Weights.IMAGENET1K_V1)]
 
 
-register_metric("lpips", files=_files, random_init={"pretrained": False}, channels_last=True)
+def _non_negative_heads(model) -> None:
+    """LPIPS trains its 1×1 linear heads under a non-negativity clamp, so a distance is never below 0.
+    Random heads have either sign: without this, random-init LPIPS gives negative "distances" and no
+    domain triangle can be drawn from them."""
+    import torch
+
+    with torch.no_grad():
+        for p in model.net.lins.parameters():
+            p.abs_()
+
+
+register_metric("lpips", files=_files, random_init={"pretrained": False}, channels_last=True,
+                random_fixup=_non_negative_heads)

@@ -9,6 +9,9 @@ A metric file calls :func:`register_metric` with
   without any file (tests, smoke runs, ``pretrained: random``), or ``None``
   when it cannot run without its files (statistics files, not networks: its
   value is then "unavailable");
+- ``random_fixup``: applied to the random-init model after it is built, where
+  random weights break a constraint the trained ones keep (LPIPS's linear
+  heads are non-negative, so distances are);
 - ``set_level``: a distance between image sets (FID), not a per-image score;
 - ``channels_last``: the evaluator hands it image batches in channels-last
   (NHWC) memory. oneDNN's CPU convolutions run faster on that layout,
@@ -34,15 +37,17 @@ class MetricSpec:
     random_init: dict | None = field(default_factory=dict)
     set_level: bool = False
     channels_last: bool = False
+    random_fixup: Callable | None = None
 
 
 METRIC_SPECS: dict[str, MetricSpec] = {}
 
 
 def register_metric(name: str, *, files: Callable[[], list], random_init: dict | None = None,
-                    set_level: bool = False, channels_last: bool = False) -> MetricSpec:
+                    set_level: bool = False, channels_last: bool = False,
+                    random_fixup: Callable | None = None) -> MetricSpec:
     if name in METRIC_SPECS:
         raise ValueError(f"metric {name!r} registered twice")
-    spec = MetricSpec(name, files, random_init, set_level, channels_last)
+    spec = MetricSpec(name, files, random_init, set_level, channels_last, random_fixup)
     METRIC_SPECS[name] = spec
     return spec
