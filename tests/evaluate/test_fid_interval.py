@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from debiasqe.core import bootstrap as bs
 from debiasqe.core.errors import ConfigError
 from debiasqe.evaluate import fid
 from debiasqe.evaluate import fid_interval as fi
@@ -31,7 +32,7 @@ def test_a_replicate_is_the_fid_of_the_drawn_patches_and_all_ones_is_the_point_e
     everything = fi._pair_replicates(a, b, np.ones((1, 6)))[0]
     assert everything == pytest.approx(frechet_distance_low_rank(a.mean, a.centred / math.sqrt(11),
                                                                  b.mean, b.centred / math.sqrt(11)), rel=1e-9)
-    draws = fi.image_draws(6, 4, seed=1)
+    draws = bs.image_draws(6, 4, seed=1)
     for value, counts in zip(fi._pair_replicates(a, b, draws), draws):
         rows = np.repeat(np.arange(12), np.repeat(counts.astype(int), 2))  # each patch as often as its image
         xs, ys = x[rows], y[rows]
@@ -40,10 +41,10 @@ def test_a_replicate_is_the_fid_of_the_drawn_patches_and_all_ones_is_the_point_e
 
 
 def test_draws_resample_whole_images_and_are_seeded():
-    d = fi.image_draws(5, 3, seed=7)
+    d = bs.image_draws(5, 3, seed=7)
     assert d.shape == (3, 5) and (d.sum(1) == 5).all()
-    np.testing.assert_array_equal(d, fi.image_draws(5, 3, seed=7))
-    assert not np.array_equal(d, fi.image_draws(5, 3, seed=8))
+    np.testing.assert_array_equal(d, bs.image_draws(5, 3, seed=7))
+    assert not np.array_equal(d, bs.image_draws(5, 3, seed=8))
 
 
 def test_identical_sets_give_zero_width_at_zero_because_the_draws_are_paired():
@@ -51,7 +52,7 @@ def test_identical_sets_give_zero_width_at_zero_because_the_draws_are_paired():
     s = _patch_set(x, 2)
     reps = fi.bootstrap_fids({"raw": s, "enh": s}, [("raw", "enh")], 50, seed=0)[("raw", "enh")]
     assert np.abs(reps).max() < 1e-9
-    assert fi.percentile_interval(reps) == pytest.approx((0.0, 0.0), abs=1e-9)
+    assert bs.percentile_interval(reps) == pytest.approx((0.0, 0.0), abs=1e-9)
 
 
 def test_interval_covers_the_true_fid_of_known_gaussians_in_most_draws():
@@ -64,7 +65,7 @@ def test_interval_covers_the_true_fid_of_known_gaussians_in_most_draws():
         x = rng.normal(size=(120, 4))  # 60 images of 2 patches
         y = rng.normal(size=(120, 4)) * np.sqrt(s2) + m
         reps = fi.bootstrap_fids({"a": _patch_set(x, 2), "b": _patch_set(y, 2)}, [("a", "b")], 100, seed)
-        lo, hi = fi.percentile_interval(reps[("a", "b")])
+        lo, hi = bs.percentile_interval(reps[("a", "b")])
         hits += lo <= true <= hi
         widths.append(hi - lo)
     assert hits >= 16, f"{hits}/20 intervals contain the true FID {true:.3f}"

@@ -50,8 +50,9 @@ from ..core.provenance import base_record, sha256_file
 from ..weights import metric_weights as mw
 from ..weights.store import POLICIES
 from . import fid_interval as fi
+from .intervals import no_interval_reason, triangle_bounds
 from .metrics import read_image
-from .triangles import deviation, eq1
+from .triangles import deviation
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_SIZE = 299
@@ -460,23 +461,17 @@ def domain_interval(raw: SetStats, comp: SetStats, enh: SetStats, max_patches: f
     ``{"method": ..., "S_CR": [lo, hi], ...}``; ``{"none": reason}`` where none is computed."""
     sets = {"R": raw, "C": comp, "E": enh}
     largest = max(s.n_patches for s in sets.values())
-    if replicates < 1:
-        return {"none": "no interval: evaluation.fid_interval_replicates is 0"}
-    if largest > max_patches:
+    images = len(raw.patches_per_image)
+    if replicates >= 1 and largest > max_patches:
         return {"none": f"no interval: {largest} patches > evaluation.fid_interval_max_patches="
                         f"{int(max_patches)} (evaluation.fid_store_features: true keeps the features)"}
-    images = len(raw.patches_per_image)
-    if images < 2:
-        return {"none": f"no interval: {images} image (a bootstrap over images needs 2 or more)"}
+    why = no_interval_reason(images, replicates, "evaluation.fid_interval_replicates")
+    if why is not None:
+        return {"none": why}
     reps = fi.bootstrap_fids({k: _patch_set(s) for k, s in sets.items()}, [("C", "R"), ("C", "E"), ("R", "E")],
                              replicates, seed)
-    sides = {"S_CR": reps[("C", "R")], "S_CE": reps[("C", "E")], "S_RE": reps[("R", "E")]}
-    with np.errstate(divide="ignore", invalid="ignore"):  # a replicate with S_CR = 0 has no deviation
-        dev = eq1(sides["S_CR"], sides["S_CE"], sides["S_RE"])
-    out = {"method": fi.describe(replicates, seed, confidence)}
-    for k, v in {**sides, "deviation_pct": dev}.items():
-        out[k] = list(fi.percentile_interval(v, confidence))
-    return out
+    return {"method": fi.describe(replicates, seed, confidence),
+            **triangle_bounds(reps[("C", "R")], reps[("C", "E")], reps[("R", "E")], confidence)}
 
 
 def _patch_set(st: SetStats) -> fi.PatchSet:

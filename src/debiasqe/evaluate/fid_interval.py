@@ -39,7 +39,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..core.bootstrap import image_draws, percentile_interval  # noqa: F401 (this module's API too)
+from ..core.bootstrap import image_draws
 from ..core.errors import ConfigError
 
 #: elements of one chunk's (replicates × drawn × drawn) matrix: ~128 MB of float64

@@ -39,12 +39,8 @@ def image_interval_columns(df: pd.DataFrame, statistics: Mapping | None = None) 
     values = df[columns].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64).reshape(len(df), -1)
     n, reps = len(df), int(st["bootstrap_replicates"])
     bounds = np.full((len(columns), 2), math.nan)
-    why = None
-    if reps < 1:
-        why = "no interval: statistics.bootstrap_replicates is 0"
-    elif n < 2:
-        why = f"no interval: {n} image (a bootstrap over images needs 2 or more)"
-    else:
+    why = no_interval_reason(n, reps)
+    if why is None:
         bounds = bs.mean_intervals(values, reps, st["confidence"], st["seed"])
     method = bs.describe(reps, st["confidence"], st["seed"])
     out = {}
@@ -64,16 +60,28 @@ def triangle_interval(s_cr, s_ce, s_re, statistics: Mapping | None = None) -> di
     st = {**DEFAULTS, **(statistics or {})}
     sides = np.column_stack([np.asarray(v, np.float64) for v in (s_cr, s_ce, s_re)])
     n, reps = len(sides), int(st["bootstrap_replicates"])
-    if reps < 1:
-        return {"none": "no interval: statistics.bootstrap_replicates is 0"}
-    if n < 2:
-        return {"none": f"no interval: {n} image (a bootstrap over images needs 2 or more)"}
-    if not np.isfinite(sides).all():
-        return {"none": "no interval: not every image has a value"}
+    why = no_interval_reason(n, reps) or (None if np.isfinite(sides).all()
+                                          else "no interval: not every image has a value")
+    if why is not None:
+        return {"none": why}
     means = bs.replicate_means(sides, bs.image_draws(n, reps, st["seed"]))
+    return {"method": bs.describe(reps, st["confidence"], st["seed"]),
+            **triangle_bounds(*means.T, st["confidence"])}
+
+
+def no_interval_reason(n_images: int, replicates: int, replicates_key: str = "statistics.bootstrap_replicates"):
+    """Why a bootstrap over ``n_images`` images with ``replicates`` replicates gives no interval, or None."""
+    if replicates < 1:
+        return f"no interval: {replicates_key} is 0"
+    if n_images < 2:
+        return f"no interval: {n_images} image (a bootstrap over images needs 2 or more)"
+    return None
+
+
+def triangle_bounds(s_cr: np.ndarray, s_ce: np.ndarray, s_re: np.ndarray, confidence: float) -> dict:
+    """Percentile intervals of a triangle's replicate sides and of their deviation (eq. 1), as the
+    domains file's ``interval`` holds them: {"S_CR": [lo, hi], ..., "deviation_pct": [lo, hi]}."""
     with np.errstate(divide="ignore", invalid="ignore"):  # a replicate with S_CR = 0 has no deviation
-        dev = eq1(means[:, 0], means[:, 1], means[:, 2])
-    out = {"method": bs.describe(reps, st["confidence"], st["seed"])}
-    for k, v in zip(("S_CR", "S_CE", "S_RE", "deviation_pct"), (*means.T, dev)):
-        out[k] = list(bs.percentile_interval(v, st["confidence"]))
-    return out
+        dev = eq1(s_cr, s_ce, s_re)
+    return {k: list(bs.percentile_interval(v, confidence))
+            for k, v in zip(("S_CR", "S_CE", "S_RE", "deviation_pct"), (s_cr, s_ce, s_re, dev))}
