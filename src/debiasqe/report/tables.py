@@ -354,17 +354,19 @@ def _value_cell(value, marks=(), details=(), stats=(math.nan, math.nan, math.nan
     return mk.with_marks(_num(value), marks, details, n, (lo, hi))
 
 
+def _count_span(values) -> str:
+    """The sample sizes in ``values`` as "100" or "80–100" where they differ; "" without any."""
+    v = sorted({int(x) for x in pd.to_numeric(values, errors="coerce").dropna()})
+    return "" if not v else str(v[0]) if len(v) == 1 else f"{v[0]}–{v[-1]}"
+
+
 def _n_text(df: pd.DataFrame, metric_names: Sequence[str]) -> str:
     """The sample sizes of a table's values for its title: images of the per-image metrics, patches
     of FID ("n = 100 images; FID: n = 800 patches"), empty where read_metrics gives no n."""
-    def span(values):
-        v = sorted({int(x) for x in pd.to_numeric(values, errors="coerce").dropna()})
-        return "" if not v else str(v[0]) if len(v) == 1 else f"{v[0]}–{v[-1]}"
-
     if "n" not in df.columns:
         return ""
     sub = df[df["metric"].isin(metric_names)]
-    images, patches = span(sub[sub.metric != "fid"]["n"]), span(sub[sub.metric == "fid"]["n"])
+    images, patches = _count_span(sub[sub.metric != "fid"]["n"]), _count_span(sub[sub.metric == "fid"]["n"])
     parts = ([f"n = {images} images"] if images else []) + ([f"FID: n = {patches} patches"] if patches else [])
     return "; ".join(parts)
 
@@ -426,8 +428,8 @@ def _arrow(metric: str, directions: Mapping[str, bool]) -> str:
 
 def _patch_count_text(df: pd.DataFrame) -> str:
     """" n = 24 patches per image set" (a range where rows differ); empty where files lack the count."""
-    v = sorted({int(x) for x in pd.to_numeric(df.get("n", pd.Series(dtype=float)), errors="coerce").dropna()})
-    return "" if not v else f" n = {v[0] if len(v) == 1 else f'{v[0]}–{v[-1]}'} patches per image set."
+    span = _count_span(df["n"]) if "n" in df.columns else ""
+    return f" n = {span} patches per image set." if span else ""
 
 
 _REALISM_COLS = ["raw", "enhanced", "enh_minus_raw", "compressed", "comp_minus_raw"]
