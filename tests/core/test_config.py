@@ -85,6 +85,10 @@ def test_paper_and_gpu_small_presets_train_their_own_recipes_not_the_demo_ones()
     assert paper["recipes"]["fidelity"] == {"iters": 500000, "batch": 16, "patch": 128, "ema": 0.999,
                                             "pixel_loss": "l1", "lr": 0.0002}
     assert small["recipes"]["fidelity"]["pixel_loss"] == "l1" and small["recipes"]["fidelity"]["lr"] == 0.0002
+    # the demo's GAN lr 3e-3 restored to the paper's 1e-4; its 1-thread enhancement jobs to 2 threads
+    for preset in (paper, small):
+        assert preset["recipes"]["esrgan"]["lr"] == preset["recipes"]["realesrgan"]["lr"] == 0.0001
+    assert (paper["threads"]["train"], paper["threads"]["enhance"]) == (8, 2)
     assert len(paper["metrics"]) == 11
     assert small["codecs"] == {"bpg": {"levels": [37], "backend": "auto", "bpgenc": "bpgenc",
                                        "bpgdec": "bpgdec", "jctvc": False}}
