@@ -104,7 +104,8 @@ def _extents(fig, ax):
                                (1.0, 0.99, 0.02),           # E almost on R
                                (1.0, 3.0, 2.5),             # E far beyond R: a short base on the page
                                (1.0, 0.5, 0.5),             # flat: E on the base
-                               (9.73, 6.13, 10.58)])        # the paper's Fig. 1 baseline
+                               (9.73, 6.13, 10.58),         # the paper's Fig. 1 baseline
+                               (0.00468, 3.16e-6, 0.00468)])  # the demo's LPIPS: E on C, a flat strip
 def test_triangle_labels_never_overlap_and_stay_off_the_drawing(d, tmp_path):
     from debiasqe.report.style import new_figure
     fig = new_figure(1.3, 1.5)
@@ -124,6 +125,9 @@ def test_triangle_labels_never_overlap_and_stay_off_the_drawing(d, tmp_path):
     # the verdict lies below everything drawn
     assert boxes["verdict"].y1 < min(boxes[g].y0 for g in ("vertex_C", "vertex_R", "label_CR"))
     assert "0.00" != F._dist_label(d[1])
+    # the title clears every label (a flat triangle's labels once reached into it)
+    title = ax.title.get_window_extent(fig.canvas.get_renderer())
+    assert all(not F._boxes_overlap(title, boxes[g], pad=0) for g in names), d
 
 
 def test_a_side_set_that_is_no_triangle_says_so_within_its_panel():

@@ -214,7 +214,24 @@ def _unclutter(fig, axes, rounds: int = 3) -> None:
                 texts["verdict"].xyann = (0, below)
                 moved = True
         if not moved:
-            return
+            break
+    fig.canvas.draw()  # the labels are where they stay: lift each title over its panel's labels
+    for ax in axes:
+        _lift_title(ax, fig.canvas.get_renderer(), fig.dpi)
+
+
+def _lift_title(ax, renderer, dpi: float) -> None:
+    """Raise the panel title over its labels: a flat triangle (E on the base) makes a low panel,
+    and the labels above it reached into the title."""
+    import matplotlib as mpl
+
+    labels = [t for t in ax.texts if t.get_gid() and t.get_gid() != "verdict"]
+    if not ax.get_title() or not labels:
+        return
+    gap = ax.title.get_window_extent(renderer).y0 - max(t.get_window_extent(renderer).y1 for t in labels)
+    if gap < 1.0:
+        pad = mpl.rcParams["axes.titlepad"] + (1.0 - gap) * 72 / dpi
+        ax.set_title(ax.get_title(), fontsize=ax.title.get_fontsize(), pad=pad)
 
 
 def fig_triangles(domains: Source, out_stem, metric: str | None = None,
