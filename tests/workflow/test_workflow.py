@@ -88,6 +88,10 @@ def test_debiasing_acts_and_gan_methods_stay_near_the_input(ci_reference):
     it at QP 37)."""
     from debiasqe.methods import vanilla_methods
 
+    def pngs(method, codec):
+        return [np.asarray(Image.open(p))
+                for p in sorted((ci_reference / f"results/enhanced/{method}/demo_test/{codec}").rglob("*.png"))]
+
     pairs = vanilla_methods(CI)
     assert sorted(pairs) == sorted(m for m in GAN if "_" in m) and set(pairs.values()) <= set(GAN)
     for method, vanilla in pairs.items():
@@ -96,10 +100,7 @@ def test_debiasing_acts_and_gan_methods_stay_near_the_input(ci_reference):
                 # L_R = D_CR - D_CE while D_CE < D_CR, else 0: E starts at I_C, so it is active at first
                 l_ddr = pd.read_csv(ci_reference / f"results/train/{method}/{codec}/all/train_log.csv").l_ddr
                 assert l_ddr.iloc[0] > 0 and (l_ddr >= 0).all(), (method, codec, l_ddr.tolist())
-            ours = [np.asarray(Image.open(p)) for p in
-                    sorted((ci_reference / f"results/enhanced/{method}/demo_test/{codec}").rglob("*.png"))]
-            theirs = [np.asarray(Image.open(p)) for p in
-                      sorted((ci_reference / f"results/enhanced/{vanilla}/demo_test/{codec}").rglob("*.png"))]
+            ours, theirs = pngs(method, codec), pngs(vanilla, codec)
             assert len(ours) == len(theirs) == 2 * len(CI["codecs"][codec]["levels"])
             assert any((a != b).any() for a, b in zip(ours, theirs)), (method, vanilla, codec)
     for method in GAN:

@@ -181,7 +181,8 @@ def _boxes_overlap(a, b, pad: float = 1.0) -> bool:
 def _unclutter(fig, axes, rounds: int = 3) -> None:
     """Make the labels of each triangle panel disjoint: S_CR moves one row down where it
     touches a vertex name (a short base), S_CE and S_RE step outwards along their normals
-    while they touch another label, and the verdict goes under the lowest label."""
+    while they touch another label, the verdict goes under the lowest label, and finally the
+    title goes over the highest (:func:`_lift_title`)."""
     for _ in range(rounds):
         fig.canvas.draw()  # lays the figure out: the positions below are the final ones
         renderer = fig.canvas.get_renderer()
